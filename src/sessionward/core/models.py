@@ -1,0 +1,69 @@
+"""The records the rules reason about. Frozen: a change is a new value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SessionState = Literal["active", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    username: str
+    password_hash: str = field(repr=False)
+    is_admin: bool
+    created_at: float
+    # Tokens issued before this instant are dead (password change, "sign out everywhere").
+    epoch: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    sid: str = field(repr=False)
+    user_id: str
+    client_id: str
+    policy: str
+    created_at: float
+    last_active_at: float
+    auth_time: float
+    acr: str
+    amr: tuple[str, ...]
+    ip: str
+    user_agent: str
+    state: SessionState = "active"
+    ended_at: float | None = None
+    end_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """A refresh token as stored: only its hash, never the token."""
+
+    token_hash: str
+    sid: str = field(repr=False)
+    created_at: float
+    state: Literal["current", "rotated"] = "current"
+    rotated_at: float | None = None
+    successor: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """An ended session (kind "sid", kept until `value`) or a user's new epoch (kind "epoch", `value`)."""
+
+    seq: int
+    kind: Literal["sid", "epoch"]
+    subject: str = field(repr=False)
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    kid: str
+    alg: str
+    private_pem: bytes = field(repr=False)
+    created_at: float
+    state: str
+    verify_until: float | None
