@@ -1,0 +1,5 @@
+"""`python -m sessionward` runs the CLI."""
+
+from sessionward.cli import main
+
+main()

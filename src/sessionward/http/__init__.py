@@ -1,0 +1,1 @@
+"""The HTTPS edge: maps requests to services and domain errors to responses."""

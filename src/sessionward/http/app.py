@@ -1,0 +1,80 @@
+"""The ASGI application: routes, error mapping, security headers, and the services' lifetime."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from sessionward.clock import Clock
+from sessionward.config import Settings
+from sessionward.errors import SessionwardError
+from sessionward.http.errors import on_domain_error, on_http_error
+from sessionward.http.routes import admin, discovery, oauth, sessions
+from sessionward.http.security import SecurityHeaders
+from sessionward.services.container import Services, open_services
+
+log = logging.getLogger("sessionward")
+
+# Another process (the CLI's `keys rotate`) may change the keys: every node re-reads them this often.
+KEY_RELOAD_SECONDS = 5.0
+# Revocations made elsewhere (the CLI, another node) reach this node's memory within this interval.
+REVOCATION_POLL_SECONDS = 0.1
+# Sessions that timed out are ended (and audited) by this sweep even if nobody comes back to them.
+SWEEP_SECONDS = 30.0
+
+
+async def _every(seconds: float, what: str, work: Callable[[], Awaitable[object]], stop: anyio.Event) -> None:
+    """Runs `work` every `seconds` until `stop`; a round in progress finishes (cancelling a database call
+    half-way leaves its connection to a closed loop)."""
+    while True:
+        with anyio.move_on_after(seconds):
+            await stop.wait()
+        if stop.is_set():
+            return
+        try:
+            await work()
+        except Exception:  # a failed round keeps the last good state; say so, keep serving
+            log.exception("%s failed", what)
+
+
+async def _sweep(svc: Services) -> None:
+    ended = await svc.store.expire_sessions(dict(svc.settings.policies), svc.clock.now())
+    svc.revocations.apply_endings([s.sid for s in ended], svc.clock.now())
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc = await open_services(settings, clock)
+        made = await svc.keyring.ensure_keys(svc.clock.now())
+        for key in made:
+            log.info("created signing key kid=%s alg=%s", key.kid, key.alg)
+        app.state.services = svc
+        stop = anyio.Event()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_every, KEY_RELOAD_SECONDS, "reloading the signing keys", svc.keyring.reload, stop)
+                tg.start_soon(
+                    _every, REVOCATION_POLL_SECONDS, "reading the revocation feed", svc.sync_revocations, stop
+                )
+                tg.start_soon(_every, SWEEP_SECONDS, "ending timed-out sessions", lambda: _sweep(svc), stop)
+                try:
+                    yield
+                finally:
+                    stop.set()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await svc.close()
+
+    return Starlette(
+        routes=[*discovery.routes, *sessions.routes, *admin.routes, *oauth.routes],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={SessionwardError: on_domain_error, HTTPException: on_http_error},
+        lifespan=lifespan,
+    )

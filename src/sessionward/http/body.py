@@ -1,0 +1,70 @@
+"""Reading request bodies strictly: the right media type, a size cap, a JSON object, typed fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from sessionward.errors import InvalidRequest, SessionwardError
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class UnsupportedMediaType(SessionwardError):
+    code = "unsupported_media_type"
+
+
+class JsonBody:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def string(self, name: str, *, required: bool = True, max_len: int = 1024, default: str = "") -> str:
+        value = self._data.get(name)
+        if value is None:
+            if required:
+                raise InvalidRequest(f"'{name}' is required")
+            return default
+        if not isinstance(value, str):
+            raise InvalidRequest(f"'{name}' must be a string")
+        if len(value) > max_len:
+            raise InvalidRequest(f"'{name}' is longer than {max_len} characters")
+        return value
+
+    def boolean(self, name: str, default: bool = False) -> bool:
+        value = self._data.get(name, default)
+        if not isinstance(value, bool):
+            raise InvalidRequest(f"'{name}' must be true or false")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.string(name, required=False, default=default)
+        if value not in choices:
+            raise InvalidRequest(f"'{name}' must be one of: {', '.join(choices)}")
+        return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def json_body(request: Request) -> JsonBody:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("the body must be application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return JsonBody(data)

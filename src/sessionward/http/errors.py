@@ -1,0 +1,54 @@
+"""Domain errors to HTTP answers. The domain knows nothing of status codes; this table does."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sessionward.errors import InvalidClient, InvalidToken, SessionwardError, TooManyAttempts
+
+STATUS = {
+    "invalid_request": 400,
+    "invalid_client": 401,
+    "invalid_credentials": 401,
+    "invalid_grant": 401,
+    "invalid_token": 401,
+    "mfa_unavailable": 403,
+    "invalid_current_password": 403,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "session_limit": 409,
+    "unsupported_media_type": 415,
+    "too_many_attempts": 429,
+    "not_ready": 503,
+}
+
+
+def error_response(code: str, description: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        {"error": code, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+async def on_domain_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SessionwardError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidToken):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if isinstance(exc, InvalidClient):
+        headers["WWW-Authenticate"] = 'Basic realm="sessionward"'
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(exc.code, exc.description, STATUS.get(exc.code, 400), headers)
+
+
+async def on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+        exc.status_code, "invalid_request"
+    )
+    return error_response(code, str(exc.detail), exc.status_code, dict(exc.headers or {}))

@@ -1,0 +1,153 @@
+"""Login, refresh, the caller's identity and sessions, logout, password change."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sessionward.errors import InvalidRequest, InvalidToken
+from sessionward.http.body import json_body
+from sessionward.http.context import client_ip, principal, rfc3339, services
+from sessionward.services.auth import LoginRequest
+from sessionward.services.tokens import IssuedSession
+
+TOKEN_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def session_answer(issued: IssuedSession, status: int) -> Response:
+    s = issued.session
+    return JSONResponse(
+        {
+            "session_id": s.sid,
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token,
+            "refresh_expires_in": issued.refresh_expires_in,
+            "acr": s.acr,
+            "amr": list(s.amr),
+        },
+        status_code=status,
+        headers=TOKEN_HEADERS,
+    )
+
+
+async def login(request: Request) -> Response:
+    body = await json_body(request)
+    username = body.string("username", max_len=64)
+    password = body.string("password", max_len=1024)
+    client_id = body.string("client_id", required=False, default="web", max_len=64)
+    revoke_others = body.boolean("revoke_other_sessions")
+    transport = body.choice("transport", ("token", "cookie"), "token")
+    if transport == "cookie":
+        raise InvalidRequest("the cookie transport is not available on this server yet")
+    if not username or not password:
+        raise InvalidRequest("'username' and 'password' must not be empty")
+    svc = services(request)
+    issued = await svc.auth.login(
+        LoginRequest(
+            username, password, client_id, client_ip(request), request.headers.get("user-agent", ""), revoke_others
+        )
+    )
+    return session_answer(issued, 201)
+
+
+async def refresh(request: Request) -> Response:
+    body = await json_body(request)
+    token = body.string("refresh_token", max_len=8192)
+    issued = await services(request).sessions.refresh(token)
+    return session_answer(issued, 200)
+
+
+async def me(request: Request) -> Response:
+    claims = await principal(request)
+    svc = services(request)
+    username = await svc.auth.username_of(claims.sub)
+    return JSONResponse(
+        {
+            "sub": claims.sub,
+            "username": username,
+            "session_id": claims.sid,
+            "client_id": claims.client_id,
+            "acr": claims.acr,
+            "amr": list(claims.amr),
+            "auth_time": rfc3339(claims.auth_time),
+        }
+    )
+
+
+async def list_sessions(request: Request) -> Response:
+    claims = await principal(request)
+    svc = services(request)
+    sessions = await svc.sessions.alive_sessions(claims.sub)
+    return JSONResponse(
+        {
+            "sessions": [
+                {
+                    "session_id": s.sid,
+                    "created_at": rfc3339(s.created_at),
+                    "last_active_at": rfc3339(s.last_active_at),
+                    "expires_at": rfc3339(svc.sessions.expires_at(s)),
+                    "ip": s.ip,
+                    "user_agent": s.user_agent,
+                    "current": s.sid == claims.sid,
+                    "acr": s.acr,
+                    "amr": list(s.amr),
+                }
+                for s in sessions
+            ]
+        }
+    )
+
+
+async def logout(request: Request) -> Response:
+    claims = await principal(request)
+    await services(request).sessions.end_own(claims.sub, claims.sid, claims.sid, "logout")
+    return Response(status_code=204)
+
+
+async def end_one(request: Request) -> Response:
+    claims = await principal(request)
+    sid = request.path_params["session_id"]
+    await services(request).sessions.end_own(claims.sub, claims.sid, sid, "revoked")
+    return Response(status_code=204)
+
+
+async def end_many(request: Request) -> Response:
+    claims = await principal(request)
+    scope = request.query_params.get("scope")
+    if scope == "others":
+        await services(request).sessions.end_scope(claims.sub, claims.sid, "others")
+    elif scope == "all":
+        await services(request).sessions.end_scope(claims.sub, claims.sid, "all")
+    else:
+        raise InvalidRequest("'scope' must be 'others' or 'all'")
+    return Response(status_code=204)
+
+
+async def change_password(request: Request) -> Response:
+    claims = await principal(request)
+    body = await json_body(request)
+    current = body.string("current_password", max_len=1024)
+    new = body.string("new_password", max_len=1024)
+    svc = services(request)
+    session = await svc.store.get_session(claims.sid)
+    if session is None or session.state != "active":
+        raise InvalidToken("session_ended")
+    issued = await svc.sessions.change_password(
+        claims.sub, session, current, new, client_ip(request), request.headers.get("user-agent", "")
+    )
+    return session_answer(issued, 200)
+
+
+routes = [
+    Route("/v1/sessions", login, methods=["POST"]),
+    Route("/v1/sessions", end_many, methods=["DELETE"]),
+    Route("/v1/sessions", list_sessions, methods=["GET"]),
+    Route("/v1/sessions/refresh", refresh, methods=["POST"]),
+    Route("/v1/sessions/current", logout, methods=["DELETE"]),
+    Route("/v1/sessions/{session_id}", end_one, methods=["DELETE"]),
+    Route("/v1/me", me, methods=["GET"]),
+    Route("/v1/password", change_password, methods=["POST"]),
+]

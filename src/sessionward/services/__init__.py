@@ -1,0 +1,1 @@
+"""Orchestration: one class per use-case family; core/ decides, stores/ remember."""

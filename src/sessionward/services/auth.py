@@ -1,0 +1,171 @@
+"""Login: throttle, password, policy, session and tokens, with an audit record for every outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sessionward.clock import Clock
+from sessionward.config import Settings
+from sessionward.core.audit import AuditEvent, hash_identifier
+from sessionward.core.events import session_fields
+from sessionward.core.limits import Admission
+from sessionward.core.limits import admit as decide_admission
+from sessionward.core.models import Session, User
+from sessionward.core.throttle import Window, login_windows, retry_after
+from sessionward.errors import InvalidCredentials, InvalidRequest, MfaUnavailable, SessionLimit, TooManyAttempts
+from sessionward.services.passwords import Passwords
+from sessionward.services.revocation import RevocationState
+from sessionward.services.tokens import IssuedSession, TokenService, fresh_session
+from sessionward.stores.base import DurableStore, EphemeralStore
+
+ACR_PASSWORD = "urn:sessionward:loa:1"  # noqa: S105 -- an assurance level, not a password
+AMR_PASSWORD = ("pwd",)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRequest:
+    username: str
+    password: str
+    client_id: str
+    ip: str
+    user_agent: str
+    revoke_other_sessions: bool = False
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: DurableStore,
+        ephemeral: EphemeralStore,
+        passwords: Passwords,
+        tokens: TokenService,
+        revocations: RevocationState,
+        clock: Clock,
+    ) -> None:
+        self._revocations = revocations
+        self._settings = settings
+        self._store = store
+        self._ephemeral = ephemeral
+        self._passwords = passwords
+        self._tokens = tokens
+        self._clock = clock
+        self._usernames: dict[str, str] = {}
+        login = settings.login
+        self._account, self._account_ip, self._ip = login_windows(
+            login.max_failures_per_account,
+            login.max_failures_per_account_ip,
+            login.max_attempts_per_ip,
+            login.failure_window,
+        )
+
+    async def username_of(self, user_id: str) -> str:
+        """From memory after the first look-up: usernames do not change, and /v1/me must not hit the store."""
+        name = self._usernames.get(user_id)
+        if name is None:
+            user = await self._store.get_user(user_id)
+            name = user.username if user else ""
+            if user and len(self._usernames) < 100_000:
+                self._usernames[user_id] = name
+        return name
+
+    async def create_user(self, username: str, password: str, is_admin: bool, created_by: str) -> User:
+        now = self._clock.now()
+        user = User(str(uuid.uuid4()), username, await self._passwords.hash(password), is_admin, now)
+        event = AuditEvent(
+            "user.created", {"user_id": user.user_id, "username": username, "admin": is_admin, "by": created_by}
+        )
+        await self._store.create_user(user, [event], now)
+        return user
+
+    async def _throttled(self, keys: dict[str, tuple[str, Window]], now: float) -> int | None:
+        waits = []
+        for key, window in keys.values():
+            wait = retry_after(await self._ephemeral.events(key, now, window.seconds), window, now)
+            if wait is not None:
+                waits.append(wait)
+        return max(waits) if waits else None
+
+    async def login(self, req: LoginRequest) -> IssuedSession:
+        now = self._clock.now()
+        if req.client_id not in self._settings.clients:
+            raise InvalidRequest("unknown client_id")
+        account = req.username.casefold()
+        keys = {
+            "account": (f"login:acct:{account}", self._account),
+            "account_ip": (f"login:acctip:{account}|{req.ip}", self._account_ip),
+            "ip": (f"login:ip:{req.ip}", self._ip),
+        }
+        wait = await self._throttled(keys, now)
+        if wait is not None:
+            await self._store.append_audit(
+                [AuditEvent("login.throttled", {"username": req.username, "ip": req.ip, "retry_after": wait})],
+                now,
+            )
+            raise TooManyAttempts(wait)
+        await self._ephemeral.add_event(keys["ip"][0], now, self._ip.seconds)
+
+        user = await self._store.get_user_by_name(req.username)
+        ok = await self._passwords.verify(user.password_hash if user else None, req.password)
+        if user is None or not ok:
+            for key, window in (keys["account"], keys["account_ip"]):
+                await self._ephemeral.add_event(key, now, window.seconds)
+            who = {"user_id": user.user_id} if user else {"unknown_user": hash_identifier(account)}
+            await self._store.append_audit(
+                [AuditEvent("login.failed", {**who, "ip": req.ip, "reason": "invalid_credentials"})], now
+            )
+            raise InvalidCredentials("the username or password is wrong")
+
+        # Consecutive failures end with a success (NIST SP 800-63B counts consecutive failures).
+        await self._ephemeral.clear(keys["account"][0])
+        await self._ephemeral.clear(keys["account_ip"][0])
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._store.set_password_hash(
+                user.user_id,
+                await self._passwords.hash(req.password),
+                [AuditEvent("user.password_rehashed", {"user_id": user.user_id})],
+                now,
+            )
+        policy = self._settings.policy_for_client(req.client_id)
+        if policy.require_mfa:
+            # Multi-factor login is not built yet: a policy that demands it must not get a password-only session.
+            await self._store.append_audit(
+                [AuditEvent("login.refused", {"user_id": user.user_id, "reason": "mfa_unavailable"})], now
+            )
+            raise MfaUnavailable("this client's policy requires multi-factor authentication")
+        return await self._start_session(user, req, now)
+
+    async def _start_session(self, user: User, req: LoginRequest, now: float) -> IssuedSession:
+        policy = self._settings.policy_for_client(req.client_id)
+        session, refresh, stored = fresh_session(
+            user.user_id, req.client_id, policy.name, now, ACR_PASSWORD, AMR_PASSWORD, req.ip, req.user_agent
+        )
+        fields = session_fields(session)
+
+        def admit(mine: Sequence[Session], at_ip: Sequence[Session]) -> Admission:
+            return decide_admission(
+                mine, at_ip, user.user_id, policy, now, req.revoke_other_sessions, dict(self._settings.policies)
+            )
+
+        def refused(admission: Admission) -> list[AuditEvent]:
+            return [
+                AuditEvent("session.limit_hit", {"user_id": user.user_id, "ip": req.ip, "limit": admission.refused_by})
+            ]
+
+        admission = await self._store.create_session(
+            session,
+            stored,
+            [
+                AuditEvent("login.succeeded", {"user_id": user.user_id, "ip": req.ip}),
+                AuditEvent("session.created", {**fields, "ip": req.ip, "acr": session.acr}),
+            ],
+            now,
+            admit=admit,
+            refused_audit=refused,
+        )
+        self._revocations.apply_endings([sid for sid, _reason in admission.end], now)
+        if admission.refused_by is not None:
+            raise SessionLimit(f"the session limit ({admission.refused_by}) is reached")
+        return self._tokens.issue_pair(session, policy, now, refresh)

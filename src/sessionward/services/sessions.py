@@ -1,0 +1,214 @@
+"""Refresh, listing and ending sessions, password change: every transition audited, every ending immediate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Literal
+
+from sessionward.clock import Clock
+from sessionward.config import PolicySettings, Settings
+from sessionward.core.audit import AuditEvent
+from sessionward.core.events import session_fields
+from sessionward.core.models import RefreshToken, Session
+from sessionward.core.refresh import ReplaySuccessor, Rotate, decide_refresh
+from sessionward.core.session import is_alive, session_deadline
+from sessionward.crypto.seal import seal, unseal
+from sessionward.errors import InvalidGrant, InvalidRequest, NotFound, WrongPassword
+from sessionward.services.passwords import Passwords
+from sessionward.services.revocation import RevocationState
+from sessionward.services.tokens import (
+    IssuedSession,
+    TokenService,
+    fresh_session,
+    new_refresh_token,
+    refresh_token_hash,
+)
+from sessionward.stores.base import DurableStore
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+class SessionService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: DurableStore,
+        passwords: Passwords,
+        tokens: TokenService,
+        revocations: RevocationState,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._passwords = passwords
+        self._tokens = tokens
+        self._revocations = revocations
+        self._clock = clock
+
+    def policy(self, session: Session) -> PolicySettings | None:
+        return self._settings.policies.get(session.policy)
+
+    # -- refresh -------------------------------------------------------------------------------------------
+
+    async def refresh(self, refresh_token: str) -> IssuedSession:
+        token_hash = refresh_token_hash(refresh_token)
+        # A lost compare-and-set means another request rotated the token a moment ago: decide again.
+        for _attempt in range(3):
+            now = self._clock.now()
+            stored = await self._store.get_refresh(token_hash)
+            session = await self._store.get_session(stored.sid) if stored else None
+            policy = self.policy(session) if session else None
+            if stored is None or session is None or policy is None:
+                await self._audit_rejected("unknown_refresh_token", None, now)
+                raise InvalidGrant("the refresh token is invalid, expired or revoked")
+            decision = decide_refresh(stored, session, policy, now)
+            if isinstance(decision, Rotate):
+                issued = await self._rotate(refresh_token, stored, session, policy, now)
+                if issued is not None:
+                    return issued
+                continue
+            if isinstance(decision, ReplaySuccessor):
+                return await self._replay(refresh_token, stored, session, now)
+            if decision.end_session is not None:
+                extra = []
+                if decision.end_session == "refresh_reuse":
+                    extra.append(AuditEvent("refresh.reuse_detected", session_fields(session)))
+                by = "reuse_detection" if decision.end_session == "refresh_reuse" else "policy"
+                await self._end([session.sid], decision.end_session, by, extra, now)
+            await self._audit_rejected(decision.reason, session, now)
+            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        raise InvalidGrant("the refresh token is being used concurrently; try again")
+
+    async def _rotate(
+        self, old_token: str, stored: RefreshToken, session: Session, policy: PolicySettings, now: float
+    ) -> IssuedSession | None:
+        touched = dataclasses.replace(session, last_active_at=now)
+        successor = new_refresh_token()
+        issued = self._tokens.issue_pair(touched, policy, now, successor)
+        pair = {
+            "access_token": issued.access_token,
+            "access_expires_at": now + issued.expires_in,
+            "refresh_token": successor,
+            "refresh_expires_at": now + issued.refresh_expires_in,
+        }
+        blob = seal(old_token, json.dumps(pair).encode(), stored.token_hash.encode())
+        ok = await self._store.rotate_refresh(
+            stored.token_hash,
+            RefreshToken(refresh_token_hash(successor), session.sid, now),
+            blob,
+            [AuditEvent("session.refreshed", session_fields(session))],
+            now,
+        )
+        return issued if ok else None
+
+    async def _replay(self, token: str, stored: RefreshToken, session: Session, now: float) -> IssuedSession:
+        opened = unseal(token, stored.successor or b"", stored.token_hash.encode())
+        if opened is None:
+            await self._audit_rejected("successor_unavailable", session, now)
+            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        pair = json.loads(opened)
+        await self._store.append_audit([AuditEvent("refresh.replayed_within_grace", session_fields(session))], now)
+        return IssuedSession(
+            session,
+            pair["access_token"],
+            max(0, math.floor(pair["access_expires_at"] - now)),
+            pair["refresh_token"],
+            max(0, math.floor(pair["refresh_expires_at"] - now)),
+        )
+
+    async def _audit_rejected(self, reason: str, session: Session | None, now: float) -> None:
+        fields = session_fields(session) if session else {}
+        await self._store.append_audit([AuditEvent("refresh.rejected", {**fields, "reason": reason})], now)
+
+    # -- listing and ending --------------------------------------------------------------------------------
+
+    async def _end(self, sids: list[str], reason: str, by: str, audit: list[AuditEvent], now: float) -> list[Session]:
+        ended = await self._store.end_sessions(sids, reason, by, audit, now)
+        self._revocations.apply_endings([s.sid for s in ended], now)
+        return ended
+
+    async def alive_sessions(self, user_id: str) -> list[Session]:
+        now = self._clock.now()
+        sessions = await self._store.list_sessions(user_id)
+        return [s for s in sessions if (p := self.policy(s)) is not None and is_alive(s, p, now)]
+
+    def expires_at(self, session: Session) -> float:
+        policy = self.policy(session)
+        return session_deadline(session, policy) if policy else session.created_at
+
+    async def end_own(self, user_id: str, current_sid: str, sid: str, reason: str) -> None:
+        """Ends one of the caller's sessions; someone else's, or an unknown one, is "not found"."""
+        mine = {s.sid for s in await self._store.list_sessions(user_id)}
+        if sid not in mine:
+            raise NotFound("no such session")
+        await self._end([sid], "logout" if sid == current_sid else reason, "user", [], self._clock.now())
+
+    async def end_scope(self, user_id: str, current_sid: str, scope: Literal["others", "all"]) -> list[Session]:
+        now = self._clock.now()
+        keep = current_sid if scope == "others" else None
+        ended = await self._store.end_user_sessions(user_id, "revoked", "user", keep, [], now)
+        self._revocations.apply_endings([s.sid for s in ended], now)
+        return ended
+
+    async def end_all_of(self, user_id: str, by: str) -> list[Session]:
+        now = self._clock.now()
+        ended = await self._store.end_user_sessions(user_id, "admin_revoked", by, None, [], now)
+        self._revocations.apply_endings([s.sid for s in ended], now)
+        return ended
+
+    async def end_by_sid(self, sid: str, reason: str, by: str) -> list[Session]:
+        return await self._end([sid], reason, by, [], self._clock.now())
+
+    # -- password change -----------------------------------------------------------------------------------
+
+    async def change_password(
+        self, user_id: str, current_session: Session, current: str, new: str, ip: str, user_agent: str
+    ) -> IssuedSession:
+        check_new_password(new)
+        user = await self._store.get_user(user_id)
+        if user is None or not await self._passwords.verify(user.password_hash, current):
+            await self._store.append_audit(
+                [AuditEvent("password.change_refused", {"user_id": user_id, "reason": "wrong_current_password"})],
+                self._clock.now(),
+            )
+            raise WrongPassword("the current password is wrong")
+        if current == new:
+            raise InvalidRequest("the new password must differ from the current one")
+        new_hash = await self._passwords.hash(new)
+        now = self._clock.now()
+        policy = self.policy(current_session) or self._settings.policies["default"]
+        session, refresh, stored = fresh_session(
+            user_id,
+            current_session.client_id,
+            policy.name,
+            now,
+            current_session.acr,
+            current_session.amr,
+            ip,
+            user_agent,
+        )
+        # Tokens issued in an earlier second are dead by the epoch; those of this second die with their sid.
+        epoch = float(math.floor(now))
+        ended = await self._store.change_password(
+            user_id,
+            new_hash,
+            epoch,
+            session,
+            stored,
+            [
+                AuditEvent("password.changed", {"user_id": user_id}),
+                AuditEvent("session.created", {**session_fields(session), "ip": ip, "acr": session.acr}),
+            ],
+            now,
+        )
+        self._revocations.set_user_epoch(user_id, epoch)
+        self._revocations.apply_endings([s.sid for s in ended], now)
+        return self._tokens.issue_pair(session, policy, now, refresh)
+
+
+def check_new_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidRequest(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")

@@ -1,0 +1,137 @@
+"""Issuing access and refresh tokens, and the one strict path every protected request goes through."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+
+from sessionward.config import PolicySettings, Settings
+from sessionward.core.audit import AuditEvent
+from sessionward.core.models import RefreshToken, Session
+from sessionward.core.session import token_lifetimes
+from sessionward.crypto.jwt import AccessClaims, TokenRejected, TokenVerifier, VerifyRules, sign_jwt
+from sessionward.errors import InvalidToken
+from sessionward.services.keyring import KeyRingService
+from sessionward.services.revocation import RevocationState
+from sessionward.stores.base import AuditLog
+
+MAX_AUTHORIZATION_HEADER = 8192
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAccessToken:
+    token: str
+    expires_in: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    session: Session
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+def fresh_session(
+    user_id: str, client_id: str, policy: str, now: float, acr: str, amr: tuple[str, ...], ip: str, user_agent: str
+) -> tuple[Session, str, RefreshToken]:
+    """A new session with its first refresh token (returned in clear once, stored only as its hash)."""
+    session = Session(
+        sid=secrets.token_urlsafe(18),
+        user_id=user_id,
+        client_id=client_id,
+        policy=policy,
+        created_at=now,
+        last_active_at=now,
+        auth_time=now,
+        acr=acr,
+        amr=amr,
+        ip=ip,
+        user_agent=user_agent[:512],
+    )
+    refresh = new_refresh_token()
+    return session, refresh, RefreshToken(refresh_token_hash(refresh), session.sid, now)
+
+
+class TokenService:
+    def __init__(
+        self, settings: Settings, keyring: KeyRingService, revocations: RevocationState, audit: AuditLog
+    ) -> None:
+        self._settings = settings
+        self._keyring = keyring
+        self._revocations = revocations
+        self._audit = audit
+        rules = VerifyRules(
+            issuer=settings.server.issuer_url,
+            audience=settings.tokens.audience,
+            leeway=settings.tokens.leeway,
+        )
+        self._verifier = TokenVerifier(keyring.current, rules)
+
+    def issue_pair(self, session: Session, policy: PolicySettings, now: float, refresh_token: str) -> IssuedSession:
+        access = self.issue_access_token(session, policy, now)
+        refresh_expires_in = token_lifetimes(session, policy, policy.access_token_ttl, now).refresh_expires_in
+        return IssuedSession(session, access.token, access.expires_in, refresh_token, refresh_expires_in)
+
+    def issue_access_token(self, session: Session, policy: PolicySettings, now: float) -> IssuedAccessToken:
+        # Never outlive the session's absolute limit.
+        exp = token_lifetimes(session, policy, policy.access_token_ttl, now).access_expires_at
+        iat = math.floor(now)
+        claims = {
+            "iss": self._settings.server.issuer_url,
+            "sub": session.user_id,
+            "aud": self._settings.tokens.audience,
+            "exp": exp,
+            "iat": iat,
+            "nbf": iat,
+            "jti": secrets.token_urlsafe(24),
+            "sid": session.sid,
+            "client_id": session.client_id,
+            "auth_time": math.floor(session.auth_time),
+            "acr": session.acr,
+            "amr": list(session.amr),
+        }
+        key = self._keyring.current().active(self._settings.tokens.algorithm)
+        return IssuedAccessToken(sign_jwt(key, claims), max(0, exp - iat), exp)
+
+    def verify(self, token: str, now: float) -> AccessClaims:
+        """Signature and claims, then revocation. Raises InvalidToken with the reason for the audit log."""
+        try:
+            claims = self._verifier.verify(token, now)
+        except TokenRejected as exc:
+            raise InvalidToken(exc.reason) from None
+        if self._revocations.is_revoked(claims.sid, claims.sub, claims.iat):
+            raise InvalidToken("session_ended")
+        return claims
+
+    async def authenticate(self, authorization: str | None, now: float, ip: str) -> AccessClaims:
+        """The bearer token of an Authorization header; every rejection is audited with its reason."""
+        try:
+            token = bearer_token(authorization)
+            return self.verify(token, now)
+        except InvalidToken as exc:
+            await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
+            raise
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise InvalidToken("missing_token")
+    if len(authorization) > MAX_AUTHORIZATION_HEADER:
+        raise InvalidToken("oversized_header")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token or token != token.strip():
+        raise InvalidToken("malformed_authorization_header")
+    return token

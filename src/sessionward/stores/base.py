@@ -1,0 +1,119 @@
+"""Narrow store protocols. Every mutating verb takes the audit events of its change and writes them in the
+same transaction, so the trail never misses a change nor records one that did not happen."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from sessionward.core.audit import AuditEvent, AuditRecord
+from sessionward.core.limits import Admission
+from sessionward.core.models import RefreshToken, Revocation, Session, StoredKey, User
+from sessionward.core.session import SessionTimeouts
+
+
+class UserStore(Protocol):
+    async def create_user(self, user: User, audit: Sequence[AuditEvent], at: float) -> None:
+        """Raises Conflict when the username is taken."""
+        ...
+
+    async def get_user_by_name(self, username: str) -> User | None: ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, audit: Sequence[AuditEvent], at: float
+    ) -> None: ...
+
+
+class KeyStore(Protocol):
+    async def list_keys(self) -> list[StoredKey]: ...
+
+    async def add_key(
+        self, key: StoredKey, retire: Sequence[tuple[str, float]], audit: Sequence[AuditEvent], at: float
+    ) -> None:
+        """Adds `key` and retires each (kid, verify_until) in one transaction."""
+        ...
+
+
+Admit = Callable[[Sequence[Session], Sequence[Session]], Admission]
+
+
+class SessionStore(Protocol):
+    async def create_session(
+        self,
+        session: Session,
+        refresh: RefreshToken,
+        audit: Sequence[AuditEvent],
+        at: float,
+        admit: Admit | None = None,
+        refused_audit: Callable[[Admission], Sequence[AuditEvent]] | None = None,
+    ) -> Admission:
+        """Counts the user's and the address's active sessions, asks `admit`, ends what it names and creates the
+        session, in one transaction. Raises Conflict when the sid or the refresh hash exists already."""
+        ...
+
+    async def get_session(self, sid: str) -> Session | None: ...
+
+    async def list_sessions(self, user_id: str) -> list[Session]: ...
+
+    async def get_refresh(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def rotate_refresh(
+        self, old_hash: str, new: RefreshToken, successor: bytes, audit: Sequence[AuditEvent], at: float
+    ) -> bool:
+        """Compare-and-set on the token's state: False when another request rotated it first."""
+        ...
+
+    async def end_sessions(
+        self, sids: Sequence[str], reason: str, by: str, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session]:
+        """Ends the active ones among `sids`; an ended session never comes back."""
+        ...
+
+    async def end_user_sessions(
+        self, user_id: str, reason: str, by: str, except_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session]: ...
+
+    async def expire_sessions(self, policies: dict[str, SessionTimeouts], at: float) -> list[Session]: ...
+
+    async def change_password(
+        self,
+        user_id: str,
+        password_hash: str,
+        epoch: float,
+        session: Session,
+        refresh: RefreshToken,
+        audit: Sequence[AuditEvent],
+        at: float,
+    ) -> list[Session]: ...
+
+    async def revocations_since(self, seq: int, now: float) -> list[Revocation]: ...
+
+
+class AuditLog(Protocol):
+    async def append_audit(self, events: Sequence[AuditEvent], at: float) -> None: ...
+
+    def audit_records(self) -> AsyncIterator[AuditRecord]: ...
+
+    async def audit_head(self) -> tuple[int, str] | None: ...
+
+
+class DurableStore(UserStore, KeyStore, SessionStore, AuditLog, Protocol):
+    async def initialize(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class EphemeralStore(Protocol):
+    """Short-lived shared state: throttling windows now, replay caches later."""
+
+    async def add_event(self, key: str, at: float, keep_for: float) -> None: ...
+
+    async def events(self, key: str, now: float, window: float) -> list[float]: ...
+
+    async def clear(self, key: str) -> None: ...

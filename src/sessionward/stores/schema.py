@@ -1,0 +1,106 @@
+"""Tables of the durable store. Times are UTC seconds since the epoch (SQLite keeps no time zones)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", Double, nullable=False),
+    Column("epoch", Double, nullable=False, default=0.0),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(128), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_pem", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("verify_until", Double, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_active_at", Double, nullable=False),
+    Column("auth_time", Double, nullable=False),
+    Column("acr", String(128), nullable=False),
+    Column("amr", String(256), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ended_at", Double, nullable=True),
+    Column("end_reason", String(64), nullable=False, default=""),
+    Index("ix_sessions_user_state", "user_id", "state"),
+    Index("ix_sessions_ip_state", "ip", "state"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("sid", String(64), ForeignKey("sessions.sid"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("rotated_at", Double, nullable=True),
+    # The successor pair, sealed with a key derived from this token: only its holder can open it (grace replay).
+    Column("successor", LargeBinary, nullable=True),
+    Index("ix_refresh_sid", "sid"),
+)
+
+# Every revocation, in commit order, so every node can add it to its in-memory state within a poll.
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # "sid" or "epoch"
+    Column("subject", String(64), nullable=False),  # the sid, or the user id
+    Column("value", Double, nullable=False),  # sid: keep the entry until then; epoch: the user's new epoch
+    Column("at", Double, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", Double, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# The newest record's (seq, hash), updated with every append: removing records at the end shows.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
