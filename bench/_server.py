@@ -54,8 +54,9 @@ class BenchServer:
 
 
 @contextlib.contextmanager
-def running_server(extra_env: dict[str, str] | None = None) -> Iterator[BenchServer]:
-    with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp:
+def running_server(extra_env: dict[str, str] | None = None, data_dir: Path | None = None) -> Iterator[BenchServer]:
+    with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as fresh:
+        tmp = str(data_dir or fresh)
         port = free_port()
         env = {**os.environ, **(extra_env or {})}
         proc = subprocess.Popen(

@@ -24,7 +24,7 @@ log = logging.getLogger("sessionward")
 # Another process (the CLI's `keys rotate`) may change the keys: every node re-reads them this often.
 KEY_RELOAD_SECONDS = 5.0
 # Revocations made elsewhere (the CLI, another node) reach this node's memory within this interval.
-REVOCATION_POLL_SECONDS = 0.1
+REVOCATION_POLL_SECONDS = 0.05
 # Sessions that timed out are ended (and audited) by this sweep even if nobody comes back to them.
 SWEEP_SECONDS = 30.0
 

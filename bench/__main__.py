@@ -1,0 +1,47 @@
+"""`make bench`: every figure of DESIGN.md section 6 as a ratio against a baseline measured in the same run."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import cryptography
+
+from bench import bench_http, bench_sessions, bench_verify
+
+
+def main() -> None:
+    print(
+        f"sessionward bench | python {platform.python_version()} | cryptography {cryptography.__version__} | "
+        f"{platform.machine()} | {os.cpu_count()} cores"
+    )
+    print("\n## token verify (in process)")
+    bench_verify.main()
+
+    print("\n## HTTPS server (one process, TLS 1.3, load generator on the same machine)")
+    http = bench_http.run()
+    print(
+        f"{'GET /v1/me':34} {http['me']:10,.0f} req/s   {http['me'] / http['healthz']:5.2f}x GET /healthz "
+        f"({http['healthz']:,.0f} req/s)   target >= 0.8x"
+    )
+    print(
+        f"{'POST /v1/sessions (login)':34} {http['login']:10,.1f} /s      {http['login'] / http['argon2']:5.2f}x raw "
+        f"argon2id verify ({http['argon2']:,.1f}/s, same parameters and threads)   target >= 0.9x"
+    )
+
+    print("\n## sessions (SQLite, one process)")
+    rate, fresh_bytes, per_generation = bench_sessions.refresh_rate()
+    print(f"{'refresh (service, one core)':34} {rate:10,.0f} /s      target >= 1,000/s")
+    print(
+        f"{'stored bytes per fresh session':34} {fresh_bytes:10,.0f} B       target <= 1,024 B "
+        f"(+{per_generation:,.0f} B per refresh generation kept for reuse detection)"
+    )
+    reach = bench_sessions.revocation_reach()
+    print(
+        f"{'revocation node A -> node B':34} p50 {sorted(reach)[len(reach) // 2]:6.1f} ms   "
+        f"p99 {bench_sessions.p99(reach):6.1f} ms   max {max(reach):6.1f} ms   target p99 <= 100 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
