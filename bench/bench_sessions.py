@@ -87,7 +87,7 @@ def revocation_reach(samples: int = 30) -> list[float]:
         with running_server(shared, data_dir=a.data_dir) as b:
             body = json.dumps({"username": "bench", "password": PASSWORD}).encode()
             for _ in range(samples):
-                status, raw = asyncio.run(
+                _status, raw = asyncio.run(
                     one_request(a, "POST", "/v1/sessions", {"Content-Type": "application/json"}, body)
                 )
                 token = json.loads(raw)["access_token"]

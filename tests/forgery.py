@@ -15,6 +15,8 @@ import hmac
 import itertools
 import json
 import secrets
+import socket
+import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -441,3 +443,33 @@ def oversized(key: SigningKey, claims: Mapping[str, object], size: int = 4097) -
     token = legit(key, {**claims, "x": "A" * filler})
     assert len(token) >= size
     return token
+
+
+# --- a listener to prove that nothing is fetched ------------------------------------------------------------
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1:0 that counts connections: point jku/x5u at it, expect none."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.05)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.server.close()

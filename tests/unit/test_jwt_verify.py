@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import socket
-import threading
 from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +24,7 @@ from sessionward.crypto.jwt import REASONS, AccessClaims, TokenRejected, TokenVe
 from sessionward.crypto.keys import KeyRing, SigningKey, generate_key, load_signing_key, private_key_pem, retire
 from sessionward.errors import InvalidToken
 from tests import forgery as f
+from tests.forgery import Listener
 
 ISSUER = "https://sessionward.example"
 AUDIENCE = "sessionward"
@@ -247,33 +247,6 @@ def test_key_pointing_members_refused_even_when_validly_signed(
 @pytest.mark.parametrize("crit", [["exp"], [], ["b64"], "exp", None])
 def test_crit_refused(verifier: TokenVerifier, key: SigningKey, crit: object) -> None:
     rejected(verifier, f.with_header(key, claims(), {"crit": crit, "exp": 1}), "crit")
-
-
-class Listener:
-    """A TCP listener on 127.0.0.1:0 that counts connection attempts."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.05)
-        self.port = self.server.getsockname()[1]
-        self.connections = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.server.close()
 
 
 @pytest.fixture

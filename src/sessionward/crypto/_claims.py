@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final
@@ -28,7 +28,6 @@ BASE_CLAIMS: Final = (
 MIN_JTI_LENGTH: Final = 22  # 128 random bits in base64url (SPEC section 4)
 # NumericDates above 2**53 are not exact as floats; no honest token comes near it.
 MAX_NUMERIC_DATE: Final = 2**53
-_KNOWN: Final = frozenset((*BASE_CLAIMS, "cnf"))
 _ABSENT: Final = object()
 _base_claims: Final = itemgetter(*BASE_CLAIMS)
 
@@ -80,6 +79,52 @@ class AccessClaims:
     def claims_dict(self) -> dict[str, object]:
         """A plain, JSON-serializable copy of `raw` (for introspection responses)."""
         return {k: _thaw(v) for k, v in self.raw.items()}
+
+
+_FIELDS: Final = tuple(f.name for f in fields(AccessClaims))
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _access_claims(
+    iss: str,
+    sub: str,
+    aud: str,
+    exp: int,
+    iat: int,
+    nbf: int,
+    jti: str,
+    sid: str,
+    client_id: str,
+    auth_time: int,
+    acr: str,
+    amr: tuple[str, ...],
+    cnf_jkt: str | None,
+    kid: str,
+    raw: Mapping[str, object],
+) -> AccessClaims:
+    # The generated frozen __init__ looks object.__setattr__ up once per field; this is ~0.5 us cheaper on
+    # the hot path. Same fields in the same order (checked below and by the tests).
+    obj: AccessClaims = _new(AccessClaims)
+    _set(obj, "iss", iss)
+    _set(obj, "sub", sub)
+    _set(obj, "aud", aud)
+    _set(obj, "exp", exp)
+    _set(obj, "iat", iat)
+    _set(obj, "nbf", nbf)
+    _set(obj, "jti", jti)
+    _set(obj, "sid", sid)
+    _set(obj, "client_id", client_id)
+    _set(obj, "auth_time", auth_time)
+    _set(obj, "acr", acr)
+    _set(obj, "amr", amr)
+    _set(obj, "cnf_jkt", cnf_jkt)
+    _set(obj, "kid", kid)
+    _set(obj, "raw", raw)
+    return obj
+
+
+assert _access_claims.__code__.co_varnames[: len(_FIELDS)] == _FIELDS, "keep _access_claims in step"
 
 
 def _freeze(value: object) -> object:
@@ -181,7 +226,7 @@ def check_claims(
     if cnf is not _ABSENT or len(claims) != len(BASE_CLAIMS) or type(aud) is not str:
         for name, value in claims.items():
             claims[name] = _freeze(value)
-    result = AccessClaims(
+    result = _access_claims(
         iss, sub, audience, exp, iat, nbf, jti, sid, client_id, auth_time, acr, amr, jkt, kid, MappingProxyType(claims)
     )
     return result, low, high

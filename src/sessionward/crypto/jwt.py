@@ -15,13 +15,12 @@ from sessionward.crypto import _sig
 from sessionward.crypto._b64 import b64url_decode, b64url_encode, json_object
 from sessionward.crypto._claims import BASE_CLAIMS, AccessClaims, VerifyRules, check_claims
 from sessionward.crypto._errors import REASONS, TokenRejected
-from sessionward.crypto.keys import KeyRing, SigningKey
+from sessionward.crypto.keys import MAX_KID_LENGTH, KeyRing, SigningKey
 
 __all__ = ["REASONS", "AccessClaims", "TokenRejected", "TokenVerifier", "VerifyRules", "sign_jwt"]
 
 # Header members that name or carry key material: honouring any of them hands the key choice to the sender.
 _FORBIDDEN_HEADERS: Final = frozenset(("jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"))
-MAX_KID_LENGTH: Final = 128
 # Validated headers (signed by our keys) seen recently: all tokens of one key share one header segment.
 _HEADER_CACHE_SIZE: Final = 64
 

@@ -31,7 +31,7 @@ RSA_EXPONENT: Final = 65537
 MAX_KID_LENGTH: Final = 128
 _ALGORITHM_NAMES: Final[dict[object, Algorithm]] = {a: a for a in ALGORITHMS}
 _STATE_NAMES: Final[dict[object, KeyState]] = {s: s for s in KEY_STATES}
-_KID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_KID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KID_LENGTH}}}")
 
 
 def _bad(message: str) -> NoReturn:

@@ -25,7 +25,7 @@ from sessionward.services.tokens import (
     new_refresh_token,
     refresh_token_hash,
 )
-from sessionward.stores.base import DurableStore
+from sessionward.stores.base import DurableStore, RefreshPlan
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -54,37 +54,39 @@ class SessionService:
     # -- refresh -------------------------------------------------------------------------------------------
 
     async def refresh(self, refresh_token: str) -> IssuedSession:
-        token_hash = refresh_token_hash(refresh_token)
-        # A lost compare-and-set means another request rotated the token a moment ago: decide again.
-        for _attempt in range(3):
-            now = self._clock.now()
-            stored = await self._store.get_refresh(token_hash)
-            session = await self._store.get_session(stored.sid) if stored else None
+        """One store transaction reads the token and its session, decides with the core, and writes the outcome;
+        signing happens inside it so that two presentations of one token get one and the same successor."""
+        now = self._clock.now()
+
+        def plan(stored: RefreshToken | None, session: Session | None) -> RefreshPlan:
             policy = self.policy(session) if session else None
             if stored is None or session is None or policy is None:
-                await self._audit_rejected("unknown_refresh_token", None, now)
-                raise InvalidGrant("the refresh token is invalid, expired or revoked")
+                return _rejected("unknown_refresh_token", None)
             decision = decide_refresh(stored, session, policy, now)
             if isinstance(decision, Rotate):
-                issued = await self._rotate(refresh_token, stored, session, policy, now)
-                if issued is not None:
-                    return issued
-                continue
+                return self._rotation(refresh_token, stored, session, policy, now)
             if isinstance(decision, ReplaySuccessor):
-                return await self._replay(refresh_token, stored, session, now)
-            if decision.end_session is not None:
-                extra = []
-                if decision.end_session == "refresh_reuse":
-                    extra.append(AuditEvent("refresh.reuse_detected", session_fields(session)))
-                by = "reuse_detection" if decision.end_session == "refresh_reuse" else "policy"
-                await self._end([session.sid], decision.end_session, by, extra, now)
-            await self._audit_rejected(decision.reason, session, now)
-            raise InvalidGrant("the refresh token is invalid, expired or revoked")
-        raise InvalidGrant("the refresh token is being used concurrently; try again")
+                return self._replay(refresh_token, stored, session, now)
+            reuse = decision.end_session == "refresh_reuse"
+            audit = [AuditEvent("refresh.reuse_detected", session_fields(session))] if reuse else []
+            return RefreshPlan(
+                audit=[*audit, AuditEvent("refresh.rejected", {**session_fields(session), "reason": decision.reason})],
+                result=session.sid,  # so the caller can drop the ended session's tokens at once
+                end_reason=decision.end_session,
+                ended_by="reuse_detection" if reuse else "policy",
+            )
 
-    async def _rotate(
+        outcome = await self._store.refresh(refresh_token_hash(refresh_token), plan, now)
+        if outcome.end_reason is not None and isinstance(outcome.result, str):
+            # The ended session's tokens die on this node at once, before the feed brings the news back.
+            self._revocations.apply_endings([outcome.result], now)
+        if not isinstance(outcome.result, IssuedSession):
+            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+        return outcome.result
+
+    def _rotation(
         self, old_token: str, stored: RefreshToken, session: Session, policy: PolicySettings, now: float
-    ) -> IssuedSession | None:
+    ) -> RefreshPlan:
         touched = dataclasses.replace(session, last_active_at=now)
         successor = new_refresh_token()
         issued = self._tokens.issue_pair(touched, policy, now, successor)
@@ -94,34 +96,26 @@ class SessionService:
             "refresh_token": successor,
             "refresh_expires_at": now + issued.refresh_expires_in,
         }
-        blob = seal(old_token, json.dumps(pair).encode(), stored.token_hash.encode())
-        ok = await self._store.rotate_refresh(
-            stored.token_hash,
-            RefreshToken(refresh_token_hash(successor), session.sid, now),
-            blob,
-            [AuditEvent("session.refreshed", session_fields(session))],
-            now,
+        return RefreshPlan(
+            audit=[AuditEvent("session.refreshed", session_fields(session))],
+            result=issued,
+            rotate_to=RefreshToken(refresh_token_hash(successor), session.sid, now),
+            successor=seal(old_token, json.dumps(pair).encode(), stored.token_hash.encode()),
         )
-        return issued if ok else None
 
-    async def _replay(self, token: str, stored: RefreshToken, session: Session, now: float) -> IssuedSession:
+    def _replay(self, token: str, stored: RefreshToken, session: Session, now: float) -> RefreshPlan:
         opened = unseal(token, stored.successor or b"", stored.token_hash.encode())
         if opened is None:
-            await self._audit_rejected("successor_unavailable", session, now)
-            raise InvalidGrant("the refresh token is invalid, expired or revoked")
+            return _rejected("successor_unavailable", session)
         pair = json.loads(opened)
-        await self._store.append_audit([AuditEvent("refresh.replayed_within_grace", session_fields(session))], now)
-        return IssuedSession(
+        issued = IssuedSession(
             session,
             pair["access_token"],
             max(0, math.floor(pair["access_expires_at"] - now)),
             pair["refresh_token"],
             max(0, math.floor(pair["refresh_expires_at"] - now)),
         )
-
-    async def _audit_rejected(self, reason: str, session: Session | None, now: float) -> None:
-        fields = session_fields(session) if session else {}
-        await self._store.append_audit([AuditEvent("refresh.rejected", {**fields, "reason": reason})], now)
+        return RefreshPlan(audit=[AuditEvent("refresh.replayed_within_grace", session_fields(session))], result=issued)
 
     # -- listing and ending --------------------------------------------------------------------------------
 
@@ -207,6 +201,11 @@ class SessionService:
         self._revocations.set_user_epoch(user_id, epoch)
         self._revocations.apply_endings([s.sid for s in ended], now)
         return self._tokens.issue_pair(session, policy, now, refresh)
+
+
+def _rejected(reason: str, session: Session | None) -> RefreshPlan:
+    fields = session_fields(session) if session else {}
+    return RefreshPlan(audit=[AuditEvent("refresh.rejected", {**fields, "reason": reason})])
 
 
 def check_new_password(password: str) -> None:

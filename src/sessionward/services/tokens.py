@@ -78,7 +78,8 @@ class TokenService:
             audience=settings.tokens.audience,
             leeway=settings.tokens.leeway,
         )
-        self._verifier = TokenVerifier(keyring.current, rules)
+        # ~2 KB per cached token: 8192 entries bound the cache near 25 MB.
+        self._verifier = TokenVerifier(keyring.current, rules, cache_size=8192)
 
     def issue_pair(self, session: Session, policy: PolicySettings, now: float, refresh_token: str) -> IssuedSession:
         access = self.issue_access_token(session, policy, now)

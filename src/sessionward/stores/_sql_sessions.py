@@ -11,9 +11,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sessionward.core.audit import AuditEvent
 from sessionward.core.events import session_ended
@@ -23,50 +22,72 @@ from sessionward.core.session import SessionTimeouts
 from sessionward.errors import Conflict
 from sessionward.stores import schema as t
 from sessionward.stores._sql_base import SqlBase
-from sessionward.stores.base import Admit
+from sessionward.stores.base import Admit, Plan, RefreshPlan
 
 REVOCATION_PAGE = 10_000
 
-
-class _LostRace(Exception):
-    """Raised inside a transaction to roll it back when a compare-and-set finds the row changed."""
+# The refresh path's statements, built once (building a statement costs more than running it).
+_rt, _s = t.refresh_tokens, t.sessions
+_TOKEN_AND_SESSION_READ = (
+    select(
+        _rt.c.token_hash,
+        _rt.c.created_at.label("rt_created_at"),
+        _rt.c.state.label("rt_state"),
+        _rt.c.rotated_at,
+        _rt.c.successor,
+        _s,
+    )
+    .join(_s, _s.c.sid == _rt.c.sid)
+    .where(_rt.c.token_hash == bindparam("token_hash"))
+)
+_TOKEN_AND_SESSION = _TOKEN_AND_SESSION_READ.with_for_update()
+_ROTATE = (
+    update(_rt)
+    .where(_rt.c.token_hash == bindparam("old"), _rt.c.state == "current")
+    .values(state="rotated", rotated_at=bindparam("at"), successor=bindparam("successor"))
+)
+_TOUCH_SESSION = (
+    update(_s).where(_s.c.sid == bindparam("touch_sid"), _s.c.state == "active").values(last_active_at=bindparam("at"))
+)
+# Only the token just rotated out may be replayed; older ones keep their hash (reuse detection), not their successor.
+_FORGET_OLDER_SUCCESSORS = (
+    update(_rt)
+    .where(
+        _rt.c.sid == bindparam("touch_sid"),
+        _rt.c.token_hash != bindparam("old"),
+        _rt.c.successor.is_not(None),
+    )
+    .values(successor=None)
+)
+_INSERT_TOKEN = insert(_rt).values(state="current")
 
 
 class SqlSessions(SqlBase):
     # -- reading -------------------------------------------------------------------------------------------
 
     async def get_session(self, sid: str) -> Session | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(t.sessions).where(t.sessions.c.sid == sid))).first()
+        row = await self._read(lambda conn: conn.execute(select(t.sessions).where(t.sessions.c.sid == sid)).first())
         return _session_from_row(row) if row else None
 
     async def list_sessions(self, user_id: str) -> list[Session]:
         """The user's sessions not yet ended, oldest first."""
-        async with self._engine.connect() as conn:
-            return await self._active(conn, t.sessions.c.user_id == user_id)
+        return await self._read(lambda conn: _active(conn, t.sessions.c.user_id == user_id))
 
     async def get_refresh(self, token_hash: str) -> RefreshToken | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(select(t.refresh_tokens).where(t.refresh_tokens.c.token_hash == token_hash))
-            ).first()
-        if row is None:
-            return None
-        return RefreshToken(row.token_hash, row.sid, row.created_at, row.state, row.rotated_at, row.successor)
+        found = await self.get_refresh_and_session(token_hash)
+        return found[0] if found else None
 
-    async def _active(self, conn: AsyncConnection, where: Any) -> list[Session]:
-        query = select(t.sessions).where(where, t.sessions.c.state == "active").order_by(t.sessions.c.created_at)
-        return [_session_from_row(r) for r in (await conn.execute(query)).all()]
+    async def get_refresh_and_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None:
+        row = await self._read(lambda conn: conn.execute(_TOKEN_AND_SESSION_READ, {"token_hash": token_hash}).first())
+        return _token_and_session(row) if row else None
 
     # -- ending --------------------------------------------------------------------------------------------
 
-    async def _end(
-        self, conn: AsyncConnection, sessions: Sequence[Session], reason: str, by: str, at: float
-    ) -> list[Session]:
+    def _end(self, conn: Connection, sessions: Sequence[Session], reason: str, by: str, at: float) -> list[Session]:
         """Ends those still active; each gets its audit record and a revocation-feed entry."""
         ended = []
         for s in sessions:
-            result = await conn.execute(
+            result = conn.execute(
                 update(t.sessions)
                 .where(t.sessions.c.sid == s.sid, t.sessions.c.state == "active")
                 .values(state="ended", ended_at=at, end_reason=reason)
@@ -75,57 +96,58 @@ class SqlSessions(SqlBase):
                 ended.append(s)
         if ended:
             until = at + self._revocation_ttl
-            await conn.execute(
+            conn.execute(
                 insert(t.revocations),
                 [{"kind": "sid", "subject": s.sid, "value": until, "at": at} for s in ended],
             )
-            await self._append(conn, [session_ended(s, reason, by) for s in ended], at)
+            # Nothing can refresh an ended session: its successor blobs serve no one any more.
+            conn.execute(
+                update(t.refresh_tokens)
+                .where(t.refresh_tokens.c.sid.in_([s.sid for s in ended]))
+                .values(successor=None)
+            )
+            self._append(conn, [session_ended(s, reason, by) for s in ended], at)
         return ended
 
     async def end_sessions(
         self, sids: Sequence[str], reason: str, by: str, audit: Sequence[AuditEvent], at: float
     ) -> list[Session]:
-        async with self._engine.begin() as conn:
-            sessions = await self._active(conn, t.sessions.c.sid.in_(list(sids)))
-            ended = await self._end(conn, sessions, reason, by, at)
-            await self._append(conn, audit, at)
-        return ended
+        def run(conn: Connection) -> list[Session]:
+            ended = self._end(conn, _active(conn, t.sessions.c.sid.in_(list(sids))), reason, by, at)
+            self._append(conn, audit, at)
+            return ended
+
+        return await self._write(run)
 
     async def end_user_sessions(
         self, user_id: str, reason: str, by: str, except_sid: str | None, audit: Sequence[AuditEvent], at: float
     ) -> list[Session]:
-        async with self._engine.begin() as conn:
-            sessions = await self._active(conn, t.sessions.c.user_id == user_id)
-            ended = await self._end(conn, [s for s in sessions if s.sid != except_sid], reason, by, at)
-            await self._append(conn, audit, at)
-        return ended
+        def run(conn: Connection) -> list[Session]:
+            sessions = _active(conn, t.sessions.c.user_id == user_id)
+            ended = self._end(conn, [s for s in sessions if s.sid != except_sid], reason, by, at)
+            self._append(conn, audit, at)
+            return ended
+
+        return await self._write(run)
 
     async def expire_sessions(self, policies: dict[str, SessionTimeouts], at: float) -> list[Session]:
         """Ends every session its policy has timed out; the sweeper's verb."""
-        ended = []
-        async with self._engine.begin() as conn:
+
+        def run(conn: Connection) -> list[Session]:
+            ended = []
             for name, policy in policies.items():
                 for reason, where in (
                     ("absolute_expired", t.sessions.c.created_at <= at - policy.absolute_timeout),
                     ("idle_expired", t.sessions.c.last_active_at <= at - policy.idle_timeout),
                 ):
-                    sessions = await self._active(conn, and_(t.sessions.c.policy == name, where))
-                    ended += await self._end(conn, sessions, reason, "policy", at)
-        return ended
+                    ended += self._end(
+                        conn, _active(conn, and_(t.sessions.c.policy == name, where)), reason, "policy", at
+                    )
+            return ended
+
+        return await self._write(run)
 
     # -- creating ------------------------------------------------------------------------------------------
-
-    async def _insert_session(self, conn: AsyncConnection, session: Session, refresh: RefreshToken) -> None:
-        await conn.execute(insert(t.sessions).values(**_session_row(session)))
-        await conn.execute(
-            insert(t.refresh_tokens).values(
-                token_hash=refresh.token_hash,
-                sid=refresh.sid,
-                created_at=refresh.created_at,
-                state=refresh.state,
-                rotated_at=refresh.rotated_at,
-            )
-        )
 
     async def create_session(
         self,
@@ -140,61 +162,51 @@ class SqlSessions(SqlBase):
 
         A refused admission still commits the endings of timed-out sessions and `refused_audit`'s records.
         """
-        try:
-            async with self._engine.begin() as conn:
-                admission = Admission()
-                if admit is not None:
-                    # Hold the user's row: concurrent logins of one user are admitted one at a time.
-                    await conn.execute(
-                        select(t.users.c.user_id).where(t.users.c.user_id == session.user_id).with_for_update()
-                    )
-                    mine = await self._active(conn, t.sessions.c.user_id == session.user_id)
-                    at_ip = await self._active(conn, t.sessions.c.ip == session.ip)
-                    admission = admit(mine, at_ip)
-                    known = {s.sid: s for s in (*mine, *at_ip)}
-                    for sid, reason in admission.end:
-                        by = "policy" if reason.endswith("_expired") else "login"
-                        await self._end(conn, [known[sid]], reason, by, at)
-                if admission.refused_by is not None:
-                    await self._append(conn, refused_audit(admission) if refused_audit else (), at)
-                    return admission
-                await self._insert_session(conn, session, refresh)
-                await self._append(conn, audit, at)
+
+        def run(conn: Connection) -> Admission:
+            admission = Admission()
+            if admit is not None:
+                # Hold the user's row: concurrent logins of one user are admitted one at a time.
+                conn.execute(select(t.users.c.user_id).where(t.users.c.user_id == session.user_id).with_for_update())
+                mine = _active(conn, t.sessions.c.user_id == session.user_id)
+                at_ip = _active(conn, t.sessions.c.ip == session.ip)
+                admission = admit(mine, at_ip)
+                known = {s.sid: s for s in (*mine, *at_ip)}
+                for sid, reason in admission.end:
+                    by = "policy" if reason.endswith("_expired") else "login"
+                    self._end(conn, [known[sid]], reason, by, at)
+            if admission.refused_by is not None:
+                self._append(conn, refused_audit(admission) if refused_audit else (), at)
                 return admission
+            _insert_session(conn, session, refresh)
+            self._append(conn, audit, at)
+            return admission
+
+        try:
+            return await self._write(run)
         except IntegrityError as exc:
             raise Conflict("the session exists already") from exc
 
     # -- refresh -------------------------------------------------------------------------------------------
 
-    async def rotate_refresh(
-        self, old_hash: str, new: RefreshToken, successor: bytes, audit: Sequence[AuditEvent], at: float
-    ) -> bool:
-        """Compare-and-set: succeeds only while `old_hash` is current and its session active."""
-        try:
-            async with self._engine.begin() as conn:
-                rotated = await conn.execute(
-                    update(t.refresh_tokens)
-                    .where(t.refresh_tokens.c.token_hash == old_hash, t.refresh_tokens.c.state == "current")
-                    .values(state="rotated", rotated_at=at, successor=successor)
-                )
-                if not rotated.rowcount:
-                    raise _LostRace
-                touched = await conn.execute(
-                    update(t.sessions)
-                    .where(t.sessions.c.sid == new.sid, t.sessions.c.state == "active")
-                    .values(last_active_at=at)
-                )
-                if not touched.rowcount:
-                    raise _LostRace
-                await conn.execute(
-                    insert(t.refresh_tokens).values(
-                        token_hash=new.token_hash, sid=new.sid, created_at=new.created_at, state="current"
-                    )
-                )
-                await self._append(conn, audit, at)
-        except _LostRace:
-            return False
-        return True
+    async def refresh(self, token_hash: str, plan: Plan, at: float) -> RefreshPlan:
+        def run(conn: Connection) -> RefreshPlan:
+            row = conn.execute(_TOKEN_AND_SESSION, {"token_hash": token_hash}).first()
+            token, session = _token_and_session(row) if row else (None, None)
+            decided = plan(token, session)
+            if session is not None and decided.end_reason is not None:
+                self._end(conn, [session], decided.end_reason, decided.ended_by, at)
+            if session is not None and decided.rotate_to is not None:
+                new = decided.rotate_to
+                if not conn.execute(_ROTATE, {"old": token_hash, "at": at, "successor": decided.successor}).rowcount:
+                    raise RuntimeError("refresh token changed inside its own transaction")
+                conn.execute(_TOUCH_SESSION, {"touch_sid": new.sid, "at": at})
+                conn.execute(_FORGET_OLDER_SUCCESSORS, {"touch_sid": new.sid, "old": token_hash})
+                conn.execute(_INSERT_TOKEN, {"token_hash": new.token_hash, "sid": new.sid, "created_at": at})
+            self._append(conn, decided.audit, at)
+            return decided
+
+        return await self._write(run)
 
     # -- password change -----------------------------------------------------------------------------------
 
@@ -209,16 +221,18 @@ class SqlSessions(SqlBase):
         at: float,
     ) -> list[Session]:
         """New hash, new epoch, every session ended and a fresh one created: all or nothing."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
+
+        def run(conn: Connection) -> list[Session]:
+            conn.execute(
                 update(t.users).where(t.users.c.user_id == user_id).values(password_hash=password_hash, epoch=epoch)
             )
-            sessions = await self._active(conn, t.sessions.c.user_id == user_id)
-            ended = await self._end(conn, sessions, "password_changed", "user", at)
-            await conn.execute(insert(t.revocations).values(kind="epoch", subject=user_id, value=epoch, at=at))
-            await self._insert_session(conn, session, refresh)
-            await self._append(conn, audit, at)
-        return ended
+            ended = self._end(conn, _active(conn, t.sessions.c.user_id == user_id), "password_changed", "user", at)
+            conn.execute(insert(t.revocations).values(kind="epoch", subject=user_id, value=epoch, at=at))
+            _insert_session(conn, session, refresh)
+            self._append(conn, audit, at)
+            return ended
+
+        return await self._write(run)
 
     # -- the revocation feed -------------------------------------------------------------------------------
 
@@ -231,9 +245,31 @@ class SqlSessions(SqlBase):
             .order_by(r.seq)
             .limit(REVOCATION_PAGE)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(lambda conn: conn.execute(query).all())
         return [Revocation(row.seq, row.kind, row.subject, row.value) for row in rows]
+
+
+def _token_and_session(row: Any) -> tuple[RefreshToken, Session]:
+    token = RefreshToken(row.token_hash, row.sid, row.rt_created_at, row.rt_state, row.rotated_at, row.successor)
+    return token, _session_from_row(row)
+
+
+def _active(conn: Connection, where: Any) -> list[Session]:
+    query = select(t.sessions).where(where, t.sessions.c.state == "active").order_by(t.sessions.c.created_at)
+    return [_session_from_row(r) for r in conn.execute(query).all()]
+
+
+def _insert_session(conn: Connection, session: Session, refresh: RefreshToken) -> None:
+    conn.execute(insert(t.sessions).values(**_session_row(session)))
+    conn.execute(
+        insert(t.refresh_tokens).values(
+            token_hash=refresh.token_hash,
+            sid=refresh.sid,
+            created_at=refresh.created_at,
+            state=refresh.state,
+            rotated_at=refresh.rotated_at,
+        )
+    )
 
 
 def _session_row(s: Session) -> dict[str, Any]:

@@ -4,6 +4,7 @@ same transaction, so the trail never misses a change nor records one that did no
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from sessionward.core.audit import AuditEvent, AuditRecord
@@ -41,6 +42,25 @@ class KeyStore(Protocol):
 Admit = Callable[[Sequence[Session], Sequence[Session]], Admission]
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshPlan:
+    """What a refresh writes, decided inside the store's transaction from the token and session it read.
+
+    `rotate_to` and `successor` rotate the presented token (compare-and-set); `end_reason` ends the session;
+    `audit` is appended either way; `result` goes back to the caller untouched.
+    """
+
+    audit: Sequence[AuditEvent]
+    result: object = None
+    rotate_to: RefreshToken | None = None
+    successor: bytes | None = None
+    end_reason: str | None = None
+    ended_by: str = "policy"
+
+
+Plan = Callable[[RefreshToken | None, Session | None], RefreshPlan]
+
+
 class SessionStore(Protocol):
     async def create_session(
         self,
@@ -61,10 +81,11 @@ class SessionStore(Protocol):
 
     async def get_refresh(self, token_hash: str) -> RefreshToken | None: ...
 
-    async def rotate_refresh(
-        self, old_hash: str, new: RefreshToken, successor: bytes, audit: Sequence[AuditEvent], at: float
-    ) -> bool:
-        """Compare-and-set on the token's state: False when another request rotated it first."""
+    async def get_refresh_and_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None: ...
+
+    async def refresh(self, token_hash: str, plan: Plan, at: float) -> RefreshPlan:
+        """Reads the token and its session, asks `plan`, writes what it says: one transaction that holds the
+        token's row, so two presentations of one token are decided one after the other."""
         ...
 
     async def end_sessions(
