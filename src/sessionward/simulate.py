@@ -259,11 +259,15 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
         t[flag] += 1
 
 
-def _run_range(start: int, stop: int, seed: int, policy: PolicySettings, faults: Faults) -> SimulationReport:
+def _run_share(
+    share: int, jobs: int, sessions: int, seed: int, policy: PolicySettings, faults: Faults
+) -> SimulationReport:
+    """Sessions share, share + jobs, share + 2 * jobs, ... (interleaved, so the workers finish together)."""
     tally = {f.name: 0 for f in fields(SimulationReport) if f.name != "wall_time"}
-    for index in range(start, stop):
+    indices = range(share, sessions, jobs)
+    for index in indices:
         _session(index, seed, policy, tally, faults)
-    tally["sessions"] = stop - start
+    tally["sessions"] = len(indices)
     return SimulationReport(**tally)
 
 
@@ -273,11 +277,11 @@ def run_simulation(
     """Simulate `sessions` sessions; the result depends only on (sessions, seed, policy, faults), not on `jobs`."""
     started = time.perf_counter()
     if jobs <= 1 or sessions < 2 * jobs:
-        report = _run_range(0, sessions, seed, policy, faults)
+        report = _run_share(0, 1, sessions, seed, policy, faults)
     else:
-        bounds = [sessions * i // jobs for i in range(jobs + 1)]
+        n = range(jobs)
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = pool.map(_run_range, bounds[:-1], bounds[1:], [seed] * jobs, [policy] * jobs, [faults] * jobs)
+            parts = pool.map(_run_share, n, *([x] * jobs for x in (jobs, sessions, seed, policy, faults)))
             report = sum(parts, SimulationReport())
     return replace(report, wall_time=time.perf_counter() - started)
 

@@ -163,5 +163,3 @@ def test_tokens_in_cookies_or_query_are_not_read(live: tuple[Server, SigningKey,
         assert c.get("/v1/me", headers={"Cookie": f"access_token={token}"}).status_code == 401
         assert c.get("/v1/me", headers={"Authorization": f"Bearer  {token}"}).status_code == 401
         assert c.get("/v1/me", headers={"Authorization": f"Token {token}"}).status_code == 401
-
-

@@ -157,9 +157,7 @@ def test_every_key_set_in_toml_is_read_back(tmp_path: Path) -> None:
 
 
 def test_web_client_and_default_policy_always_exist(tmp_path: Path) -> None:
-    settings = load_toml(
-        tmp_path, '[policies.admin]\nidle_timeout = "10m"\n[clients.cli]\npolicy = "admin"\n'
-    )
+    settings = load_toml(tmp_path, '[policies.admin]\nidle_timeout = "10m"\n[clients.cli]\npolicy = "admin"\n')
     assert set(settings.policies) == {"default", "admin"}
     assert set(settings.clients) == {"web", "cli"}
     assert settings.clients["web"].policy == "default"
@@ -172,9 +170,7 @@ def test_policy_for_unknown_client_is_a_key_error() -> None:
 
 def test_issuer_url_brackets_an_ipv6_host() -> None:
     assert ServerSettings(host="::1", port=9000).issuer_url == "https://[::1]:9000"
-    assert (
-        ServerSettings(issuer="https://id.example.com/tenant/").issuer_url == "https://id.example.com/tenant"
-    )
+    assert ServerSettings(issuer="https://id.example.com/tenant/").issuer_url == "https://id.example.com/tenant"
 
 
 # --- environment ------------------------------------------------------------------------------------------
@@ -469,9 +465,7 @@ def test_direct_construction_is_validated_too() -> None:
     with pytest.raises(ConfigError) as caught:
         PolicySettings(name="fast", access_token_ttl=1.0, idle_timeout=2.0, absolute_timeout=10.0)
     assert caught.value.key == "policies.fast.refresh_grace"
-    fast = PolicySettings(
-        name="fast", access_token_ttl=1.0, idle_timeout=2.0, absolute_timeout=10.0, refresh_grace=0.5
-    )
+    fast = PolicySettings(name="fast", access_token_ttl=1.0, idle_timeout=2.0, absolute_timeout=10.0, refresh_grace=0.5)
     assert fast.idle_timeout == 2.0
     with pytest.raises(ConfigError) as caught:
         Settings(clients={"web": ClientSettings("web", policy="missing")})

@@ -51,6 +51,7 @@ def decide_refresh(
     if token.state == "current":
         return Rotate()
     rotated_at = token.rotated_at if token.rotated_at is not None else float("-inf")
-    if now - rotated_at <= policy.refresh_grace:
+    # A sum, not a difference: the same arithmetic as the timeouts, so the inclusive boundary is exact.
+    if now <= rotated_at + policy.refresh_grace:
         return ReplaySuccessor()
     return Reject("refresh_token_reuse", end_session="refresh_reuse")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -60,8 +61,15 @@ class TokenLifetimes:
     refresh_expires_in: int
 
 
-def token_lifetimes(session: Session, policy: SessionTimeouts, access_token_ttl: float, now: float) -> TokenLifetimes:
-    """Access tokens never outlive the absolute limit; the refresh token lives until the idle deadline."""
-    access = int(min(now + access_token_ttl, absolute_deadline(session, policy)))
-    refresh = int(max(0.0, min(now + policy.idle_timeout, absolute_deadline(session, policy)) - now))
+def token_lifetimes(
+    session: Session, policy: SessionTimeouts, access_token_ttl: float, now: float, leeway: float = 0.0
+) -> TokenLifetimes:
+    """Access tokens never outlive the session's deadlines; the refresh token lives until the idle deadline.
+
+    A verifier accepts a token until exp + leeway, so exp stays `leeway` short of the deadlines: no access token
+    is accepted after its session timed out, whatever the clock skew allowance.
+    """
+    deadline = session_deadline(session, policy)
+    access = math.floor(min(now + access_token_ttl, deadline - leeway))
+    refresh = math.floor(max(0.0, min(now + policy.idle_timeout, absolute_deadline(session, policy)) - now))
     return TokenLifetimes(access, refresh)

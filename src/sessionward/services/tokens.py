@@ -88,7 +88,8 @@ class TokenService:
 
     def issue_access_token(self, session: Session, policy: PolicySettings, now: float) -> IssuedAccessToken:
         # Never outlive the session's absolute limit.
-        exp = token_lifetimes(session, policy, policy.access_token_ttl, now).access_expires_at
+        leeway = self._settings.tokens.leeway
+        exp = token_lifetimes(session, policy, policy.access_token_ttl, now, leeway).access_expires_at
         iat = math.floor(now)
         claims = {
             "iss": self._settings.server.issuer_url,
