@@ -57,7 +57,7 @@ def _bytes_per_session(db: Path, sessions: int) -> float:
     con = sqlite3.connect(db)
     try:
         rows = con.execute(
-            "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
+            "SELECT SUM(pgsize - unused) FROM dbstat WHERE name IN "
             "('sessions', 'refresh_tokens', 'ix_sessions_user_state', 'ix_sessions_ip_state', 'ix_refresh_sid')"
             " OR name LIKE 'sqlite_autoindex_sessions%' OR name LIKE 'sqlite_autoindex_refresh_tokens%'"
         ).fetchone()

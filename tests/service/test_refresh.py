@@ -134,3 +134,24 @@ def test_an_access_token_is_not_a_refresh_token(server: Server, client: httpx2.C
     s = login(server, client)
     assert refresh(client, s["access_token"]).status_code == 401
     assert client.get("/v1/me", headers=bearer(s["refresh_token"])).status_code == 401
+
+
+def test_a_token_several_generations_old_is_reuse_too(make_server: Callable[..., Server], clock: FakeClock) -> None:
+    """Only two generations are stored; older ones are still recognised as this session's by their family."""
+    server = short_server(make_server, clock)
+    with server.client() as c:
+        first = login(server, c)
+        other = login(server, c)
+        token = first["refresh_token"]
+        for _ in range(4):
+            clock.advance(20)
+            latest = refresh(c, token).json()
+            token = latest["refresh_token"]
+        stolen = refresh(c, first["refresh_token"])
+        assert stolen.status_code == 401
+        assert refresh(c, token).status_code == 401
+        assert me_status(c, latest["access_token"]) == 401
+        assert me_status(c, other["access_token"]) == 200
+        # A made-up token that borrows the family prefix of nothing known is just unknown.
+        assert refresh(c, "A" * 16 + "." + "B" * 43).status_code == 401
+        assert refresh(c, other["refresh_token"]).status_code == 200

@@ -35,6 +35,9 @@ class Session:
     state: SessionState = "active"
     ended_at: float | None = None
     end_reason: str = ""
+    # The refresh-token family: a random prefix every refresh token of this session carries, so a token of
+    # any earlier generation is recognised as this session's (reuse) without storing every hash.
+    family: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from sessionward.services.revocation import RevocationState
 from sessionward.services.tokens import (
     IssuedSession,
     TokenService,
+    family_of,
     fresh_session,
     new_refresh_token,
     refresh_token_hash,
@@ -76,7 +77,7 @@ class SessionService:
                 ended_by="reuse_detection" if reuse else "policy",
             )
 
-        outcome = await self._store.refresh(refresh_token_hash(refresh_token), plan, now)
+        outcome = await self._store.refresh(refresh_token_hash(refresh_token), family_of(refresh_token), plan, now)
         if outcome.end_reason is not None and isinstance(outcome.result, str):
             # The ended session's tokens die on this node at once, before the feed brings the news back.
             self._revocations.apply_endings([outcome.result], now)
@@ -88,7 +89,7 @@ class SessionService:
         self, old_token: str, stored: RefreshToken, session: Session, policy: PolicySettings, now: float
     ) -> RefreshPlan:
         touched = dataclasses.replace(session, last_active_at=now)
-        successor = new_refresh_token()
+        successor = new_refresh_token(session.family)
         issued = self._tokens.issue_pair(touched, policy, now, successor)
         pair = {
             "access_token": issued.access_token,

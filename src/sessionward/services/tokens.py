@@ -20,8 +20,17 @@ from sessionward.stores.base import AuditLog
 MAX_AUTHORIZATION_HEADER = 8192
 
 
-def new_refresh_token() -> str:
-    return secrets.token_urlsafe(32)
+def new_refresh_token(family: str) -> str:
+    """`family.secret`: 96 random bits naming the session's token family, then 256 random bits."""
+    return f"{family}.{secrets.token_urlsafe(32)}"
+
+
+def family_of(refresh_token: str) -> str | None:
+    family, dot, _secret = refresh_token.partition(".")
+    return family if dot and len(family) == FAMILY_LENGTH else None
+
+
+FAMILY_LENGTH = 16  # secrets.token_urlsafe(12)
 
 
 def refresh_token_hash(token: str) -> str:
@@ -60,8 +69,9 @@ def fresh_session(
         amr=amr,
         ip=ip,
         user_agent=user_agent[:512],
+        family=secrets.token_urlsafe(12),
     )
-    refresh = new_refresh_token()
+    refresh = new_refresh_token(session.family)
     return session, refresh, RefreshToken(refresh_token_hash(refresh), session.sid, now)
 
 

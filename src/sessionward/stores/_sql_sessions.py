@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sessionward.core.audit import AuditEvent
@@ -49,16 +49,11 @@ _ROTATE = (
 _TOUCH_SESSION = (
     update(_s).where(_s.c.sid == bindparam("touch_sid"), _s.c.state == "active").values(last_active_at=bindparam("at"))
 )
-# Only the token just rotated out may be replayed; older ones keep their hash (reuse detection), not their successor.
-_FORGET_OLDER_SUCCESSORS = (
-    update(_rt)
-    .where(
-        _rt.c.sid == bindparam("touch_sid"),
-        _rt.c.token_hash != bindparam("old"),
-        _rt.c.successor.is_not(None),
-    )
-    .values(successor=None)
+# Only the token just rotated out may be replayed; older generations are known by their family prefix.
+_FORGET_OLDER_TOKENS = delete(_rt).where(
+    _rt.c.sid == bindparam("touch_sid"), _rt.c.token_hash != bindparam("old"), _rt.c.state == "rotated"
 )
+_SESSION_OF_FAMILY = select(_s).where(_s.c.family == bindparam("family")).with_for_update()
 _INSERT_TOKEN = insert(_rt).values(state="current")
 
 
@@ -189,10 +184,15 @@ class SqlSessions(SqlBase):
 
     # -- refresh -------------------------------------------------------------------------------------------
 
-    async def refresh(self, token_hash: str, plan: Plan, at: float) -> RefreshPlan:
+    async def refresh(self, token_hash: str, family: str | None, plan: Plan, at: float) -> RefreshPlan:
         def run(conn: Connection) -> RefreshPlan:
             row = conn.execute(_TOKEN_AND_SESSION, {"token_hash": token_hash}).first()
             token, session = _token_and_session(row) if row else (None, None)
+            if row is None and family is not None:
+                found = conn.execute(_SESSION_OF_FAMILY, {"family": family}).first()
+                if found is not None:
+                    session = _session_from_row(found)
+                    token = RefreshToken(token_hash, session.sid, session.created_at, "rotated", None)
             decided = plan(token, session)
             if session is not None and decided.end_reason is not None:
                 self._end(conn, [session], decided.end_reason, decided.ended_by, at)
@@ -201,7 +201,7 @@ class SqlSessions(SqlBase):
                 if not conn.execute(_ROTATE, {"old": token_hash, "at": at, "successor": decided.successor}).rowcount:
                     raise RuntimeError("refresh token changed inside its own transaction")
                 conn.execute(_TOUCH_SESSION, {"touch_sid": new.sid, "at": at})
-                conn.execute(_FORGET_OLDER_SUCCESSORS, {"touch_sid": new.sid, "old": token_hash})
+                conn.execute(_FORGET_OLDER_TOKENS, {"touch_sid": new.sid, "old": token_hash})
                 conn.execute(_INSERT_TOKEN, {"token_hash": new.token_hash, "sid": new.sid, "created_at": at})
             self._append(conn, decided.audit, at)
             return decided
@@ -288,6 +288,7 @@ def _session_row(s: Session) -> dict[str, Any]:
         "state": s.state,
         "ended_at": s.ended_at,
         "end_reason": s.end_reason,
+        "family": s.family,
     }
 
 
@@ -307,4 +308,5 @@ def _session_from_row(row: Any) -> Session:
         state=row.state,
         ended_at=row.ended_at,
         end_reason=row.end_reason,
+        family=row.family,
     )

@@ -83,9 +83,12 @@ class SessionStore(Protocol):
 
     async def get_refresh_and_session(self, token_hash: str) -> tuple[RefreshToken, Session] | None: ...
 
-    async def refresh(self, token_hash: str, plan: Plan, at: float) -> RefreshPlan:
+    async def refresh(self, token_hash: str, family: str | None, plan: Plan, at: float) -> RefreshPlan:
         """Reads the token and its session, asks `plan`, writes what it says: one transaction that holds the
-        token's row, so two presentations of one token are decided one after the other."""
+        token's row, so two presentations of one token are decided one after the other.
+
+        Only the current token and the one just rotated out are kept: a token not found whose `family` names a
+        session is an older generation of it, handed to `plan` as a token rotated out long ago (reuse)."""
         ...
 
     async def end_sessions(

@@ -57,6 +57,7 @@ sessions = Table(
     Column("state", String(16), nullable=False),
     Column("ended_at", Double, nullable=True),
     Column("end_reason", String(64), nullable=False, default=""),
+    Column("family", String(32), nullable=False, unique=True),
     Index("ix_sessions_user_state", "user_id", "state"),
     Index("ix_sessions_ip_state", "ip", "state"),
 )
