@@ -27,6 +27,10 @@ KEY_RELOAD_SECONDS = 5.0
 REVOCATION_POLL_SECONDS = 0.05
 # Sessions that timed out are ended (and audited) by this sweep even if nobody comes back to them.
 SWEEP_SECONDS = 30.0
+# Ended sessions stay listed this long (for support and forensics) before they are purged; the audit trail
+# keeps their story for good.
+ENDED_SESSION_RETENTION = 7 * 86400.0
+PURGE_SECONDS = 3600.0
 
 
 async def _every(seconds: float, what: str, work: Callable[[], Awaitable[object]], stop: anyio.Event) -> None:
@@ -41,6 +45,11 @@ async def _every(seconds: float, what: str, work: Callable[[], Awaitable[object]
             await work()
         except Exception:  # a failed round keeps the last good state; say so, keep serving
             log.exception("%s failed", what)
+
+
+async def _purge(svc: Services) -> None:
+    now = svc.clock.now()
+    await svc.store.purge(now - ENDED_SESSION_RETENTION, now)
 
 
 async def _sweep(svc: Services) -> None:
@@ -64,6 +73,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                     _every, REVOCATION_POLL_SECONDS, "reading the revocation feed", svc.sync_revocations, stop
                 )
                 tg.start_soon(_every, SWEEP_SECONDS, "ending timed-out sessions", lambda: _sweep(svc), stop)
+                tg.start_soon(_every, PURGE_SECONDS, "purging old sessions", lambda: _purge(svc), stop)
                 try:
                     yield
                 finally:

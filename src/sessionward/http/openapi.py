@@ -1,103 +1,428 @@
-"""The OpenAPI document of the JSON API, written by hand so it says exactly what the contract says."""
+"""The OpenAPI 3.1 document of the HTTP API, written by hand so it says exactly what the code does.
+
+Every route of the app is here with the statuses its handler can answer. Error bodies name their possible codes
+(see http/errors.py for the status of each code). Request objects accept and ignore fields they do not name.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-_ERROR = {
-    "type": "object",
-    "required": ["error", "error_description"],
-    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
-}
-_SESSION = {
-    "type": "object",
-    "required": [
-        "session_id",
-        "access_token",
-        "token_type",
-        "expires_in",
-        "refresh_token",
-        "refresh_expires_in",
-        "acr",
-        "amr",
-    ],
-    "properties": {
-        "session_id": {"type": "string"},
-        "access_token": {"type": "string"},
-        "token_type": {"type": "string", "enum": ["Bearer", "DPoP"]},
-        "expires_in": {"type": "integer"},
-        "refresh_token": {"type": "string"},
-        "refresh_expires_in": {"type": "integer"},
-        "acr": {"type": "string"},
-        "amr": {"type": "array", "items": {"type": "string"}},
+Schema = dict[str, Any]
+
+REF = "#/components"
+# The size cap of every request body (http/body.py MAX_BODY_BYTES).
+_BODY_CAP = "The body is at most 64 KiB; a larger one is 400 invalid_request."
+
+
+# -- schema pieces -------------------------------------------------------------------------------------------------
+
+
+def _ref(kind: str, name: str) -> Schema:
+    return {"$ref": f"{REF}/{kind}/{name}"}
+
+
+def _str(min_len: int | None = None, max_len: int | None = None, **more: Any) -> Schema:
+    schema: Schema = {"type": "string", **more}
+    if min_len is not None:
+        schema["minLength"] = min_len
+    if max_len is not None:
+        schema["maxLength"] = max_len
+    return schema
+
+
+def _obj(properties: dict[str, Schema], required: list[str] | None = None, *, closed: bool = False) -> Schema:
+    """An object; `closed` for answers that carry exactly these members, open for requests (extras are ignored)."""
+    return {
+        "type": "object",
+        "required": required if required is not None else list(properties),
+        "properties": properties,
+        "additionalProperties": not closed,
+    }
+
+
+_INT: Schema = {"type": "integer"}
+_BOOL: Schema = {"type": "boolean"}
+_TIME: Schema = _str(format="date-time", description="RFC 3339, UTC")
+_AMR: Schema = {"type": "array", "items": _str()}
+_STRINGS: Schema = {"type": "array", "items": _str()}
+_OPTIONAL_STR = {"type": ["string", "null"]}  # null counts as absent
+
+_PASSWORD_RULE = "8 to 1024 characters"
+_USERNAME = _str(1, 64, pattern="^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+
+_SCHEMAS: dict[str, Schema] = {
+    "Error": _obj({"error": _str(), "error_description": _str()}, closed=True),
+    "Session": _obj(
+        {
+            "session_id": _str(),
+            "access_token": _str(description="A JWT (RFC 9068), typ at+jwt"),
+            "token_type": _str(enum=["Bearer"]),
+            "expires_in": _INT,
+            "refresh_token": _str(description="Opaque; rotated on every refresh"),
+            "refresh_expires_in": _INT,
+            "acr": _str(),
+            "amr": _AMR,
+        },
+        closed=True,
+    ),
+    "Login": _obj(
+        {
+            "username": _str(1, 64),
+            "password": _str(1, 1024),
+            "client_id": {**_OPTIONAL_STR, "maxLength": 64, "default": "web"},
+            "revoke_other_sessions": {**_BOOL, "default": False},
+            "transport": {
+                **_OPTIONAL_STR,
+                "enum": ["token", "cookie", None],
+                "default": "token",
+                "description": '"cookie" is not available on this server yet: 400 invalid_request',
+            },
+        },
+        ["username", "password"],
+    ),
+    "Refresh": _obj({"refresh_token": _str(max_len=8192)}),
+    "Me": _obj(
+        {
+            "sub": _str(),
+            "username": _str(),
+            "session_id": _str(),
+            "client_id": _str(),
+            "acr": _str(),
+            "amr": _AMR,
+            "auth_time": _TIME,
+        },
+        closed=True,
+    ),
+    "SessionInfo": _obj(
+        {
+            "session_id": _str(),
+            "created_at": _TIME,
+            "last_active_at": _TIME,
+            "expires_at": _TIME,
+            "ip": _str(),
+            "user_agent": _str(),
+            "current": _BOOL,
+            "acr": _str(),
+            "amr": _AMR,
+        },
+        closed=True,
+    ),
+    "SessionList": _obj({"sessions": {"type": "array", "items": _ref("schemas", "SessionInfo")}}, closed=True),
+    "PasswordChange": _obj(
+        {"current_password": _str(max_len=1024), "new_password": _str(8, 1024, description=_PASSWORD_RULE)}
+    ),
+    "NewUser": _obj(
+        {"username": _USERNAME, "password": _str(8, 1024), "admin": {**_BOOL, "default": False}},
+        ["username", "password"],
+    ),
+    "User": _obj({"user_id": _str(), "username": _str(), "admin": _BOOL, "created_at": _TIME}, closed=True),
+    "TokenForm": _obj(
+        {
+            "token": _str(1, 8192, description="An access token or a refresh token; given exactly once"),
+            "token_type_hint": _str(description="Accepted and not needed: the token's form tells its type"),
+        },
+        ["token"],
+    ),
+    "Introspection": {
+        "oneOf": [
+            _obj({"active": {"const": False}}, closed=True),
+            {
+                **_obj(
+                    {
+                        "active": {"const": True},
+                        "token_type": _str(enum=["Bearer", "refresh_token"]),
+                        "sub": _str(),
+                        "sid": _str(),
+                        "client_id": _str(),
+                        "iat": _INT,
+                        "exp": _INT,
+                        "iss": _str(),
+                        "aud": _str(),
+                        "nbf": _INT,
+                        "jti": _str(),
+                        "auth_time": _INT,
+                        "acr": _str(),
+                        "amr": _AMR,
+                        "username": _str(),
+                    },
+                    ["active", "token_type", "sub", "sid", "client_id", "iat", "exp"],
+                ),
+                "description": "An access token answers its claims and username; a refresh token fewer members",
+            },
+        ]
     },
+    "Jwk": _obj(
+        {
+            "kty": _str(enum=["EC", "RSA"]),
+            "kid": _str(),
+            "alg": _str(enum=["ES256", "RS256"]),
+            "use": _str(enum=["sig"]),
+            "crv": _str(enum=["P-256"]),
+            "x": _str(),
+            "y": _str(),
+            "n": _str(),
+            "e": _str(),
+        },
+        ["kty", "kid", "alg", "use"],
+        closed=True,
+    ),
+    "Jwks": _obj({"keys": {"type": "array", "items": _ref("schemas", "Jwk")}}, closed=True),
+    "Discovery": _obj(
+        {
+            "issuer": _str(),
+            "jwks_uri": _str(),
+            "revocation_endpoint": _str(),
+            "introspection_endpoint": _str(),
+            "revocation_endpoint_auth_methods_supported": _STRINGS,
+            "introspection_endpoint_auth_methods_supported": _STRINGS,
+            "id_token_signing_alg_values_supported": _STRINGS,
+            "token_endpoint_auth_signing_alg_values_supported": _STRINGS,
+            "acr_values_supported": _STRINGS,
+            "claims_supported": _STRINGS,
+            "subject_types_supported": _STRINGS,
+            "response_types_supported": _STRINGS,
+            "service_documentation": _str(),
+        },
+        ["issuer", "jwks_uri", "revocation_endpoint", "introspection_endpoint"],
+    ),
+    "Status": _obj({"status": _str(enum=["ok", "ready"])}, closed=True),
+    "OpenApi": _obj({"openapi": _str(), "info": {"type": "object"}, "paths": {"type": "object"}}),
 }
-_LOGIN = {
-    "type": "object",
-    "required": ["username", "password"],
-    "properties": {
-        "username": {"type": "string", "maxLength": 64},
-        "password": {"type": "string", "maxLength": 1024},
-        "client_id": {"type": "string"},
-        "revoke_other_sessions": {"type": "boolean"},
-        "transport": {"type": "string", "enum": ["token", "cookie"]},
-    },
-}
-_ME = {
-    "type": "object",
-    "required": ["sub", "username", "session_id", "client_id", "acr", "amr", "auth_time"],
-    "properties": {
-        "sub": {"type": "string"},
-        "username": {"type": "string"},
-        "session_id": {"type": "string"},
-        "client_id": {"type": "string"},
-        "acr": {"type": "string"},
-        "amr": {"type": "array", "items": {"type": "string"}},
-        "auth_time": {"type": "string", "format": "date-time"},
-    },
+
+_HEADERS: dict[str, Schema] = {
+    "NoStore": {"description": "Token-bearing and API answers are never cached", "schema": _str(enum=["no-store"])},
+    "BearerChallenge": {"schema": _str(enum=['Bearer error="invalid_token"']), "required": True},
+    "BasicChallenge": {"schema": _str(enum=['Basic realm="sessionward"']), "required": True},
+    "RetryAfter": {"description": "Seconds to wait", "schema": _str(pattern="^[0-9]+$"), "required": True},
+    "Allow": {"description": "The methods this path serves", "schema": _str(), "required": True},
 }
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
+# -- responses -----------------------------------------------------------------------------------------------------
+
+
+def _json(schema: Schema) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _err(description: str) -> dict[str, Any]:
-    return {"description": description, **_json(_ERROR)}
+def _ok(description: str, schema: str | None = None, *, no_store: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer.update(_json(_ref("schemas", schema)))
+    if no_store:
+        answer["headers"] = {"Cache-Control": _ref("headers", "NoStore")}
+    return answer
+
+
+def _error(description: str, *codes: str, **headers: str) -> dict[str, Any]:
+    """An error answer: the Error object with `error` one of `codes`; `headers` maps header name to component."""
+    schema = {"allOf": [_ref("schemas", "Error"), {"properties": {"error": {"enum": list(codes)}}}]}
+    answer: dict[str, Any] = {"description": description, **_json(schema)}
+    answer["headers"] = {"Cache-Control": _ref("headers", "NoStore")}
+    answer["headers"].update({name.replace("_", "-"): _ref("headers", h) for name, h in headers.items()})
+    return answer
+
+
+_RESPONSES: dict[str, dict[str, Any]] = {
+    "InvalidRequest": _error("The request is malformed or a field is missing, mistyped or too long", "invalid_request"),
+    "InvalidToken": _error(
+        "The access token is missing, invalid, expired or revoked", "invalid_token", WWW_Authenticate="BearerChallenge"
+    ),
+    "InvalidClient": _error(
+        "Client authentication (HTTP Basic, a client with a secret) failed",
+        "invalid_client",
+        WWW_Authenticate="BasicChallenge",
+    ),
+    "NotAdmin": _error("The caller is not an administrator", "forbidden"),
+    "MethodNotAllowed": _error("This path does not serve the request's method", "method_not_allowed", Allow="Allow"),
+    "UnsupportedMediaType": _error("The body is not of the required media type", "unsupported_media_type"),
+}
+
+
+def _status(**responses: Any) -> dict[str, Any]:
+    """Responses keyed by status (`s201=...`); every operation also answers 405 for a method its path lacks."""
+    answers = {key.removeprefix("s"): value for key, value in responses.items()}
+    answers["405"] = _ref("responses", "MethodNotAllowed")
+    return answers
+
+
+# -- operations ----------------------------------------------------------------------------------------------------
+
+
+def _op(summary: str, responses: dict[str, Any], *, auth: str | None = None, **more: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, **more, "responses": responses}
+    if auth is not None:
+        op["security"] = [{auth: []}]
+    return op
+
+
+def _body(schema: str, media: str = "application/json") -> dict[str, Any]:
+    return {"required": True, "description": _BODY_CAP, "content": {media: {"schema": _ref("schemas", schema)}}}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _str(), "description": description}
+
+
+def _oauth(summary: str, ok: dict[str, Any]) -> dict[str, Any]:
+    form = "application/x-www-form-urlencoded"
+    return _op(
+        summary,
+        _status(
+            s200=ok,
+            s400=_ref("responses", "InvalidRequest"),
+            s401=_ref("responses", "InvalidClient"),
+            s415=_ref("responses", "UnsupportedMediaType"),
+        ),
+        auth="basic",
+        requestBody=_body("TokenForm", form),
+    )
+
+
+def _paths() -> dict[str, Any]:
+    r400 = _ref("responses", "InvalidRequest")
+    r415 = _ref("responses", "UnsupportedMediaType")
+    r401 = _ref("responses", "InvalidToken")
+    r403_admin = _ref("responses", "NotAdmin")
+    session = _ok("A session: tokens in the body", "Session", no_store=True)
+    return {
+        "/v1/sessions": {
+            "post": _op(
+                "Log in: create a session",
+                _status(
+                    s201=session,
+                    s400=_error(
+                        "Malformed body, empty fields, unknown client_id, or cookie transport", "invalid_request"
+                    ),
+                    s401=_error("Wrong username or password (the same for an unknown user)", "invalid_credentials"),
+                    s403=_error("The client's policy requires multi-factor authentication", "mfa_unavailable"),
+                    s409=_error("A session limit is reached (on_session_limit = reject)", "session_limit", "conflict"),
+                    s415=r415,
+                    s429=_error("Too many attempts", "too_many_attempts", Retry_After="RetryAfter"),
+                ),
+                requestBody=_body("Login"),
+            ),
+            "get": _op(
+                "The caller's live sessions",
+                _status(s200=_ok("The sessions", "SessionList", no_store=True), s401=r401),
+                auth="bearer",
+            ),
+            "delete": _op(
+                "End the caller's other sessions, or all of them",
+                _status(s204=_ok("Ended"), s400=_error("'scope' is not others or all", "invalid_request"), s401=r401),
+                auth="bearer",
+                parameters=[{"name": "scope", "in": "query", "required": True, "schema": _str(enum=["others", "all"])}],
+            ),
+        },
+        "/v1/sessions/refresh": {
+            "post": _op(
+                "Rotate a refresh token: new tokens for the same session",
+                _status(
+                    s200=session,
+                    s400=r400,
+                    s401=_error("The refresh token is invalid, expired, revoked or reused", "invalid_grant"),
+                    s415=r415,
+                ),
+                requestBody=_body("Refresh"),
+            )
+        },
+        "/v1/sessions/current": {
+            "delete": _op("Log out: end the current session", _status(s204=_ok("Ended"), s401=r401), auth="bearer")
+        },
+        "/v1/sessions/{session_id}": {
+            "delete": _op(
+                "End one of the caller's sessions",
+                _status(
+                    s204=_ok("Ended"),
+                    s401=r401,
+                    s404=_error("No such session of the caller's", "not_found"),
+                ),
+                auth="bearer",
+                parameters=[_path_param("session_id", "A session id of the caller's")],
+            )
+        },
+        "/v1/me": {
+            "get": _op(
+                "The caller's identity",
+                _status(s200=_ok("The caller", "Me", no_store=True), s401=r401),
+                auth="bearer",
+            )
+        },
+        "/v1/password": {
+            "post": _op(
+                "Change the password: every earlier token dies, a fresh session is returned",
+                _status(
+                    s200=session,
+                    s400=_error("Malformed body, a bad new password, or the same one again", "invalid_request"),
+                    s401=r401,
+                    s403=_error("The current password is wrong", "invalid_current_password"),
+                    s415=r415,
+                ),
+                auth="bearer",
+                requestBody=_body("PasswordChange"),
+            )
+        },
+        "/v1/admin/users": {
+            "post": _op(
+                "Create a user (administrators only)",
+                _status(
+                    s201=_ok("The user", "User", no_store=True),
+                    s400=_error("Malformed body, a bad username or password", "invalid_request"),
+                    s401=r401,
+                    s403=r403_admin,
+                    s409=_error("The username is taken", "conflict"),
+                    s415=r415,
+                ),
+                auth="bearer",
+                requestBody=_body("NewUser"),
+            )
+        },
+        "/v1/admin/users/{username}/sessions": {
+            "delete": _op(
+                "End every session of a user (administrators only)",
+                _status(s204=_ok("Ended"), s401=r401, s403=r403_admin, s404=_error("No such user", "not_found")),
+                auth="bearer",
+                parameters=[_path_param("username", "The user's name")],
+            )
+        },
+        "/v1/oauth/revoke": {
+            "post": _oauth("RFC 7009 revocation: ends the token's session", _ok("Done, also for an unknown token"))
+        },
+        "/v1/oauth/introspect": {
+            "post": _oauth("RFC 7662 introspection", _ok("The token's state", "Introspection", no_store=True))
+        },
+        "/.well-known/openid-configuration": {"get": _op("Discovery", _status(s200=_ok("Metadata", "Discovery")))},
+        "/.well-known/jwks.json": {"get": _op("Public signing keys", _status(s200=_ok("The keys", "Jwks")))},
+        "/openapi.json": {"get": _op("This document", _status(s200=_ok("OpenAPI 3.1", "OpenApi")))},
+        "/healthz": {"get": _op("Alive", _status(s200=_ok("Alive", "Status")))},
+        "/readyz": {
+            "get": _op(
+                "Ready: the store answers and a signing key is active",
+                _status(s200=_ok("Ready", "Status"), s503=_error("Not ready", "not_ready")),
+            )
+        },
+    }
 
 
 def openapi_document(issuer: str) -> dict[str, Any]:
-    health = {"200": {"description": "OK", **_json({"type": "object"})}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "sessionward", "version": "0.1.0"},
-        "servers": [{"url": issuer}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
-        "paths": {
-            "/v1/sessions": {
-                "post": {
-                    "summary": "Log in: create a session",
-                    "requestBody": {"required": True, **_json(_LOGIN)},
-                    "responses": {
-                        "201": {"description": "A new session", **_json(_SESSION)},
-                        "400": _err("Malformed request"),
-                        "401": _err("invalid_credentials"),
-                        "403": _err("The client's policy needs a factor not available"),
-                        "415": _err("Not JSON"),
-                        "429": _err("too_many_attempts, with Retry-After"),
-                    },
-                }
-            },
-            "/v1/me": {
-                "get": {
-                    "summary": "The caller's identity",
-                    "security": [{"bearer": []}],
-                    "responses": {"200": {"description": "The caller", **_json(_ME)}, "401": _err("invalid_token")},
-                }
-            },
-            "/.well-known/openid-configuration": {"get": {"summary": "Discovery", "responses": health}},
-            "/.well-known/jwks.json": {"get": {"summary": "Public signing keys", "responses": health}},
-            "/healthz": {"get": {"summary": "Alive", "responses": health}},
-            "/readyz": {"get": {"summary": "Ready", "responses": {**health, "503": _err("not_ready")}}},
+        "info": {
+            "title": "sessionward",
+            "version": "0.1.0",
+            "description": "Every GET also answers HEAD. Errors are {error, error_description} with no-store.",
         },
+        "servers": [{"url": issuer}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "basic": {"type": "http", "scheme": "basic", "description": "A client id and its client_secret"},
+            },
+            "schemas": copy.deepcopy(_SCHEMAS),
+            "headers": copy.deepcopy(_HEADERS),
+            "responses": copy.deepcopy(_RESPONSES),
+        },
+        "paths": _paths(),
     }

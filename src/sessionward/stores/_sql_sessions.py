@@ -142,6 +142,20 @@ class SqlSessions(SqlBase):
 
         return await self._write(run)
 
+    async def purge(self, ended_before: float, now: float) -> int:
+        """Forgets sessions that ended before `ended_before` (the audit trail keeps their story) and feed
+        entries no node needs any more. Returns how many sessions went."""
+
+        def run(conn: Connection) -> int:
+            old = select(_s.c.sid).where(_s.c.state == "ended", _s.c.ended_at < ended_before)
+            conn.execute(delete(_rt).where(_rt.c.sid.in_(old)))
+            gone = conn.execute(delete(_s).where(_s.c.state == "ended", _s.c.ended_at < ended_before)).rowcount
+            r = t.revocations.c
+            conn.execute(delete(t.revocations).where(r.kind == "sid", r.value < now))
+            return gone
+
+        return await self._write(run)
+
     # -- creating ------------------------------------------------------------------------------------------
 
     async def create_session(

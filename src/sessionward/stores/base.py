@@ -103,6 +103,8 @@ class SessionStore(Protocol):
 
     async def expire_sessions(self, policies: dict[str, SessionTimeouts], at: float) -> list[Session]: ...
 
+    async def purge(self, ended_before: float, now: float) -> int: ...
+
     async def change_password(
         self,
         user_id: str,
