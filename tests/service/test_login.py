@@ -180,3 +180,32 @@ def test_openapi_document(client: httpx2.Client) -> None:
 def test_health_and_ready(client: httpx2.Client) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_login_upgrades_a_hash_made_with_old_parameters(make_server: object, tmp_path: object) -> None:
+    old = make_server(name="shared")  # type: ignore[operator]
+    old.add_user("alice", PASSWORD)
+
+    async def stored_hash() -> str:
+        from sessionward.services.container import open_services
+
+        svc = await open_services(old.settings)
+        try:
+            user = await svc.store.get_user_by_name("alice")
+            assert user is not None
+            return user.password_hash
+        finally:
+            await svc.close()
+
+    import anyio
+
+    before = anyio.run(stored_hash)
+    assert "t=1," in before
+    stronger = make_server(env={"SESSIONWARD_PASSWORDS__TIME_COST": "2"}, name="shared")  # type: ignore[operator]
+    with stronger.client() as c:
+        assert stronger.login(c, "alice", PASSWORD).status_code == 201
+    after = anyio.run(stored_hash)
+    assert after != before
+    assert "t=2," in after
+    with stronger.client() as c:
+        assert stronger.login(c, "alice", PASSWORD).status_code == 201
