@@ -17,7 +17,18 @@ from sessionward.crypto._claims import BASE_CLAIMS, AccessClaims, VerifyRules, c
 from sessionward.crypto._errors import REASONS, TokenRejected
 from sessionward.crypto.keys import MAX_KID_LENGTH, KeyRing, SigningKey
 
-__all__ = ["REASONS", "AccessClaims", "TokenRejected", "TokenVerifier", "VerifyRules", "sign_jwt"]
+__all__ = [
+    "ACCESS_TOKEN_CLAIMS",
+    "REASONS",
+    "AccessClaims",
+    "TokenRejected",
+    "TokenVerifier",
+    "VerifyRules",
+    "sign_jwt",
+]
+
+# Every claim an access token carries (RFC 9068 plus sid); `cnf` joins them when a token is key-bound.
+ACCESS_TOKEN_CLAIMS: Final = BASE_CLAIMS
 
 # Header members that name or carry key material: honouring any of them hands the key choice to the sender.
 _FORBIDDEN_HEADERS: Final = frozenset(("jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"))

@@ -49,10 +49,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-async def json_body(request: Request) -> JsonBody:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaType("the body must be application/json")
+async def capped_body(request: Request, media_type: str) -> bytes:
+    """The body, when it has `media_type` and at most MAX_BODY_BYTES (checked while reading, not after)."""
+    given = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if given != media_type:
+        raise UnsupportedMediaType(f"the body must be {media_type}")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
@@ -61,6 +62,11 @@ async def json_body(request: Request) -> JsonBody:
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
             raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    return raw
+
+
+async def json_body(request: Request) -> JsonBody:
+    raw = await capped_body(request, "application/json")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):

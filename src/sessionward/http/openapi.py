@@ -42,6 +42,10 @@ def _obj(properties: dict[str, Schema], required: list[str] | None = None, *, cl
     }
 
 
+def _strs(*names: str) -> dict[str, Schema]:
+    return {name: _str() for name in names}
+
+
 _INT: Schema = {"type": "integer"}
 _BOOL: Schema = {"type": "boolean"}
 _TIME: Schema = _str(format="date-time", description="RFC 3339, UTC")
@@ -49,7 +53,6 @@ _AMR: Schema = {"type": "array", "items": _str()}
 _STRINGS: Schema = {"type": "array", "items": _str()}
 _OPTIONAL_STR = {"type": ["string", "null"]}  # null counts as absent
 
-_PASSWORD_RULE = "8 to 1024 characters"
 _USERNAME = _str(1, 64, pattern="^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 _SCHEMAS: dict[str, Schema] = {
@@ -84,34 +87,20 @@ _SCHEMAS: dict[str, Schema] = {
     ),
     "Refresh": _obj({"refresh_token": _str(max_len=8192)}),
     "Me": _obj(
-        {
-            "sub": _str(),
-            "username": _str(),
-            "session_id": _str(),
-            "client_id": _str(),
-            "acr": _str(),
-            "amr": _AMR,
-            "auth_time": _TIME,
-        },
-        closed=True,
+        {**_strs("sub", "username", "session_id", "client_id", "acr"), "amr": _AMR, "auth_time": _TIME}, closed=True
     ),
     "SessionInfo": _obj(
         {
-            "session_id": _str(),
-            "created_at": _TIME,
-            "last_active_at": _TIME,
-            "expires_at": _TIME,
-            "ip": _str(),
-            "user_agent": _str(),
+            **_strs("session_id", "ip", "user_agent", "acr"),
+            **{when: _TIME for when in ("created_at", "last_active_at", "expires_at")},
             "current": _BOOL,
-            "acr": _str(),
             "amr": _AMR,
         },
         closed=True,
     ),
     "SessionList": _obj({"sessions": {"type": "array", "items": _ref("schemas", "SessionInfo")}}, closed=True),
     "PasswordChange": _obj(
-        {"current_password": _str(max_len=1024), "new_password": _str(8, 1024, description=_PASSWORD_RULE)}
+        {"current_password": _str(max_len=1024), "new_password": _str(8, 1024, description="8 to 1024 characters")}
     ),
     "NewUser": _obj(
         {"username": _USERNAME, "password": _str(8, 1024), "admin": {**_BOOL, "default": False}},
@@ -133,19 +122,9 @@ _SCHEMAS: dict[str, Schema] = {
                     {
                         "active": {"const": True},
                         "token_type": _str(enum=["Bearer", "refresh_token"]),
-                        "sub": _str(),
-                        "sid": _str(),
-                        "client_id": _str(),
-                        "iat": _INT,
-                        "exp": _INT,
-                        "iss": _str(),
-                        "aud": _str(),
-                        "nbf": _INT,
-                        "jti": _str(),
-                        "auth_time": _INT,
-                        "acr": _str(),
+                        **_strs("sub", "sid", "client_id", "iss", "aud", "jti", "acr", "username"),
+                        **{claim: _INT for claim in ("iat", "exp", "nbf", "auth_time")},
                         "amr": _AMR,
-                        "username": _str(),
                     },
                     ["active", "token_type", "sub", "sid", "client_id", "iat", "exp"],
                 ),
@@ -160,10 +139,7 @@ _SCHEMAS: dict[str, Schema] = {
             "alg": _str(enum=["ES256", "RS256"]),
             "use": _str(enum=["sig"]),
             "crv": _str(enum=["P-256"]),
-            "x": _str(),
-            "y": _str(),
-            "n": _str(),
-            "e": _str(),
+            **_strs("x", "y", "n", "e"),
         },
         ["kty", "kid", "alg", "use"],
         closed=True,
@@ -171,19 +147,20 @@ _SCHEMAS: dict[str, Schema] = {
     "Jwks": _obj({"keys": {"type": "array", "items": _ref("schemas", "Jwk")}}, closed=True),
     "Discovery": _obj(
         {
-            "issuer": _str(),
-            "jwks_uri": _str(),
-            "revocation_endpoint": _str(),
-            "introspection_endpoint": _str(),
-            "revocation_endpoint_auth_methods_supported": _STRINGS,
-            "introspection_endpoint_auth_methods_supported": _STRINGS,
-            "id_token_signing_alg_values_supported": _STRINGS,
-            "token_endpoint_auth_signing_alg_values_supported": _STRINGS,
-            "acr_values_supported": _STRINGS,
-            "claims_supported": _STRINGS,
-            "subject_types_supported": _STRINGS,
-            "response_types_supported": _STRINGS,
-            "service_documentation": _str(),
+            **_strs("issuer", "jwks_uri", "revocation_endpoint", "introspection_endpoint", "service_documentation"),
+            **{
+                f"{what}_supported": _STRINGS
+                for what in (
+                    "revocation_endpoint_auth_methods",
+                    "introspection_endpoint_auth_methods",
+                    "id_token_signing_alg_values",
+                    "token_endpoint_auth_signing_alg_values",
+                    "acr_values",
+                    "claims",
+                    "subject_types",
+                    "response_types",
+                )
+            },
         },
         ["issuer", "jwks_uri", "revocation_endpoint", "introspection_endpoint"],
     ),
@@ -294,7 +271,7 @@ def _paths() -> dict[str, Any]:
                 _status(
                     s201=session,
                     s400=_error(
-                        "Malformed body, empty fields, unknown client_id, or cookie transport", "invalid_request"
+                        "Malformed body, empty fields, unknown client_id or cookie transport", "invalid_request"
                     ),
                     s401=_error("Wrong username or password (the same for an unknown user)", "invalid_credentials"),
                     s403=_error("The client's policy requires multi-factor authentication", "mfa_unavailable"),

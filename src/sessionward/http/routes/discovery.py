@@ -6,10 +6,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sessionward.crypto.jwt import ACCESS_TOKEN_CLAIMS
 from sessionward.errors import NotReady
 from sessionward.http.context import services
 from sessionward.http.openapi import openapi_document
 from sessionward.http.routes.oauth import INTROSPECT_PATH, REVOKE_PATH
+from sessionward.services.auth import ACR_PASSWORD
 
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -27,21 +29,8 @@ async def openid_configuration(request: Request) -> Response:
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
             "id_token_signing_alg_values_supported": ["ES256", "RS256"],
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
-            "acr_values_supported": ["urn:sessionward:loa:1"],
-            "claims_supported": [
-                "iss",
-                "sub",
-                "aud",
-                "exp",
-                "iat",
-                "nbf",
-                "jti",
-                "sid",
-                "client_id",
-                "auth_time",
-                "acr",
-                "amr",
-            ],
+            "acr_values_supported": [ACR_PASSWORD],
+            "claims_supported": list(ACCESS_TOKEN_CLAIMS),
             "subject_types_supported": ["public"],
             "response_types_supported": [],
             "service_documentation": f"{issuer}/openapi.json",

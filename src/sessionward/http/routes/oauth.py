@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sessionward.errors import InvalidRequest
-from sessionward.http.body import MAX_BODY_BYTES, UnsupportedMediaType
+from sessionward.http.body import capped_body
 from sessionward.http.context import client_ip, services
 
 REVOKE_PATH = "/v1/oauth/revoke"
@@ -17,14 +17,7 @@ INTROSPECT_PATH = "/v1/oauth/introspect"
 
 
 async def form_token(request: Request) -> str:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/x-www-form-urlencoded":
-        raise UnsupportedMediaType("the body must be application/x-www-form-urlencoded")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    raw = await capped_body(request, "application/x-www-form-urlencoded")
     try:
         form = parse_qs(raw.decode("ascii"), strict_parsing=False, max_num_fields=16)
     except (UnicodeDecodeError, ValueError):
