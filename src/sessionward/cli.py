@@ -42,7 +42,7 @@ MAX_PASSWORD_LENGTH = 1024
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"sessionward: {message}", markup=False, highlight=False)
+    err.print(f"sessionward: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -141,10 +141,14 @@ async def change_password(request: Request) -> Response:
     return session_answer(issued, 200)
 
 
+async def sessions_collection(request: Request) -> Response:
+    """One route for the collection, so a 405 names every method it serves in `Allow`."""
+    handler = {"POST": login, "GET": list_sessions, "HEAD": list_sessions, "DELETE": end_many}[request.method]
+    return await handler(request)
+
+
 routes = [
-    Route("/v1/sessions", login, methods=["POST"]),
-    Route("/v1/sessions", end_many, methods=["DELETE"]),
-    Route("/v1/sessions", list_sessions, methods=["GET"]),
+    Route("/v1/sessions", sessions_collection, methods=["GET", "POST", "DELETE"]),
     Route("/v1/sessions/refresh", refresh, methods=["POST"]),
     Route("/v1/sessions/current", logout, methods=["DELETE"]),
     Route("/v1/sessions/{session_id}", end_one, methods=["DELETE"]),
