@@ -71,5 +71,6 @@ def token_lifetimes(
     """
     deadline = session_deadline(session, policy)
     access = math.floor(min(now + access_token_ttl, deadline - leeway))
-    refresh = math.floor(max(0.0, min(now + policy.idle_timeout, absolute_deadline(session, policy)) - now))
+    # Differences, not sums with `now`: adding a duration to a large timestamp can round it up past itself.
+    refresh = math.floor(max(0.0, min(policy.idle_timeout, absolute_deadline(session, policy) - now)))
     return TokenLifetimes(access, refresh)

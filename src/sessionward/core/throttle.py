@@ -32,7 +32,11 @@ def retry_after(events: Sequence[float], window: Window, now: float) -> int | No
         return None
     # The window frees a slot when the oldest event that keeps it full slides out.
     blocking = recent[len(recent) - window.max_events]
-    return max(1, math.ceil(blocking + window.seconds - now))
+    wait = max(1, math.ceil(blocking + window.seconds - now))
+    # Float rounding can leave the event inside the window at exactly now + wait: then one more second.
+    while blocking > (now + wait) - window.seconds:
+        wait += 1
+    return wait
 
 
 def login_windows(
