@@ -24,11 +24,13 @@ keys_app = typer.Typer(no_args_is_help=True, help="List and rotate signing keys.
 audit_app = typer.Typer(no_args_is_help=True, help="Check the audit trail.")
 config_app = typer.Typer(no_args_is_help=True, help="Show the effective configuration.")
 sessions_app = typer.Typer(no_args_is_help=True, help="Inspect and end sessions.")
+db_app = typer.Typer(no_args_is_help=True, help="Manage the database schema.")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -242,6 +244,32 @@ def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 def config_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print the effective configuration, secrets redacted."""
     out.print(redacted_toml(settings_from(config, data_dir)), markup=False, highlight=False, soft_wrap=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply the schema migrations the database lacks (`serve` does too, at start) and print its revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sessionward.services.container import database_url
+    from sessionward.stores.sql import SqlStore
+
+    settings = settings_from(config, data_dir)
+
+    async def run() -> str:
+        store = SqlStore(database_url(settings), revocation_ttl=settings.max_access_token_ttl, pool_size=1)
+        try:
+            return await store.upgrade()
+        finally:
+            await store.close()
+
+    try:
+        revision = anyio.run(run)
+    except ConfigError as exc:
+        raise fail(f"configuration error: {exc}", 2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise fail(f"database upgrade failed: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from None
+    out.print(f"database at revision {revision}", markup=False, highlight=False)
 
 
 def main() -> None:

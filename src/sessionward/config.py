@@ -194,6 +194,9 @@ class StorageSettings:
     data_dir: str = _key(".sessionward", "str", required=True)
     database_url: str = _key("", "url", choices=("postgresql", "postgres", "sqlite"))
     redis_url: str = _key("", "url", choices=("redis", "rediss", "unix"))
+    # Connections each node keeps open to PostgreSQL (its write and read concurrency), and to Redis.
+    pool_size: int = _key(10, "int", high=1000)
+    redis_pool_size: int = _key(50, "int", high=10000)
 
     def __post_init__(self) -> None:
         _validate(self, "storage")
@@ -201,7 +204,8 @@ class StorageSettings:
     def __repr__(self) -> str:
         return (
             f"StorageSettings(data_dir={self.data_dir!r}, database_url={redact_url(self.database_url)!r}, "
-            f"redis_url={redact_url(self.redis_url)!r})"
+            f"redis_url={redact_url(self.redis_url)!r}, pool_size={self.pool_size!r}, "
+            f"redis_pool_size={self.redis_pool_size!r})"
         )
 
 

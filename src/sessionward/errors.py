@@ -67,6 +67,10 @@ class Conflict(SessionwardError):
     code = "conflict"
 
 
+class CredentialsChanged(Conflict):
+    """A login verified a password that was replaced before its session could be created."""
+
+
 class SessionLimit(SessionwardError):
     code = "session_limit"
 
@@ -83,3 +87,9 @@ class WrongPassword(SessionwardError):
     """The current password given to change it is wrong (the caller's token is fine: not a 401)."""
 
     code = "invalid_current_password"
+
+
+class Unavailable(SessionwardError):
+    """A store this request needs cannot be reached: fail closed, and say it is temporary."""
+
+    code = "temporarily_unavailable"

@@ -40,6 +40,8 @@ issuer = "https://id.example.com/"
 data_dir = "/var/lib/sessionward"
 database_url = "postgresql://sw:dbpass@db.example.com:5432/sw"
 redis_url = "redis://:redispass@cache.example.com:6379/0"
+pool_size = 24
+redis_pool_size = 200
 
 [tokens]
 algorithm = "RS256"
@@ -107,6 +109,7 @@ def test_defaults_match_the_spec() -> None:
     assert settings.server == ServerSettings("127.0.0.1", 8443, "", "", "")
     assert settings.server.issuer_url == "https://127.0.0.1:8443"
     assert settings.storage == StorageSettings(".sessionward", "", "")
+    assert (settings.storage.pool_size, settings.storage.redis_pool_size) == (10, 50)
     assert settings.tokens == TokenSettings("ES256", "sessionward", 5.0)
     assert list(settings.policies) == ["default"]
     default = settings.policies["default"]
@@ -130,6 +133,7 @@ def test_every_key_set_in_toml_is_read_back(tmp_path: Path) -> None:
     assert settings.storage.data_dir == "/var/lib/sessionward"
     assert settings.storage.database_url == "postgresql://sw:dbpass@db.example.com:5432/sw"
     assert settings.storage.redis_url == "redis://:redispass@cache.example.com:6379/0"
+    assert (settings.storage.pool_size, settings.storage.redis_pool_size) == (24, 200)
     assert settings.tokens == TokenSettings("RS256", "api.example.com", 10.0)
     assert settings.policies["default"] == PolicySettings(
         name="default",
@@ -206,6 +210,22 @@ def test_environment_overrides_each_type() -> None:
     assert settings.storage.data_dir == "/srv/sw"
 
 
+@pytest.mark.parametrize(("key", "low", "high"), [("pool_size", 1, 1000), ("redis_pool_size", 1, 10000)])
+def test_pool_sizes_accept_their_whole_range_from_file_and_environment(
+    tmp_path: Path, key: str, low: int, high: int
+) -> None:
+    for value in (low, high):
+        assert getattr(load_toml(tmp_path, f"[storage]\n{key} = {value}\n").storage, key) == value
+        environ = {f"SESSIONWARD_STORAGE__{key.upper()}": str(value)}
+        assert getattr(load_settings(environ=environ).storage, key) == value
+    with pytest.raises(ConfigError) as caught:
+        StorageSettings(**{key: high + 1})
+    assert caught.value.key == f"storage.{key}"
+    assert str(caught.value) == f"storage.{key}: must be between {low} and {high}, got {high + 1}"
+    shown = tomllib.loads(redacted_toml(load_toml(tmp_path, f"[storage]\n{key} = {high}\n")))
+    assert shown["storage"][key] == high
+
+
 @pytest.mark.parametrize(
     ("text", "expected"), [("true", True), ("1", True), ("TRUE", True), ("false", False), ("0", False)]
 )
@@ -279,6 +299,9 @@ def test_unknown_environment_keys_are_errors_naming_the_variable(var: str) -> No
             "policies.default.max_sessions_per_user",
         ),
         ("SESSIONWARD_TOKENS__ALGORITHM", "HS256", "tokens.algorithm"),
+        ("SESSIONWARD_STORAGE__POOL_SIZE", "0", "storage.pool_size"),
+        ("SESSIONWARD_STORAGE__POOL_SIZE", "big", "storage.pool_size"),
+        ("SESSIONWARD_STORAGE__REDIS_POOL_SIZE", "10001", "storage.redis_pool_size"),
         ("SESSIONWARD_POLICIES__BAD.NAME__IDLE_TIMEOUT", "1m", "policies.bad.name"),
         ("SESSIONWARD_CLIENTS__CLI__POLICY", "nope", "clients.cli.policy"),
     ],
@@ -347,6 +370,14 @@ BAD_VALUES = [
     ('[storage]\ndatabase_url = "mysql://u:p@h/db"', "storage.database_url"),
     ('[storage]\nredis_url = "http://cache"', "storage.redis_url"),
     ('[storage]\ndata_dir = "a\\u0000b"', "storage.data_dir"),
+    ("[storage]\npool_size = 0", "storage.pool_size"),
+    ("[storage]\npool_size = 1001", "storage.pool_size"),
+    ('[storage]\npool_size = "10"', "storage.pool_size"),
+    ("[storage]\npool_size = 10.0", "storage.pool_size"),
+    ("[storage]\npool_size = true", "storage.pool_size"),
+    ("[storage]\nredis_pool_size = 0", "storage.redis_pool_size"),
+    ("[storage]\nredis_pool_size = 10001", "storage.redis_pool_size"),
+    ("[storage]\nredis_pool_size = -5", "storage.redis_pool_size"),
     ('[tokens]\nalgorithm = "HS256"', "tokens.algorithm"),
     ('[tokens]\nalgorithm = "none"', "tokens.algorithm"),
     ('[tokens]\naudience = ""', "tokens.audience"),

@@ -14,7 +14,14 @@ from sessionward.core.limits import Admission
 from sessionward.core.limits import admit as decide_admission
 from sessionward.core.models import Session, User
 from sessionward.core.throttle import Window, login_windows, retry_after
-from sessionward.errors import InvalidCredentials, InvalidRequest, MfaUnavailable, SessionLimit, TooManyAttempts
+from sessionward.errors import (
+    CredentialsChanged,
+    InvalidCredentials,
+    InvalidRequest,
+    MfaUnavailable,
+    SessionLimit,
+    TooManyAttempts,
+)
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.tokens import IssuedSession, TokenService, fresh_session
@@ -121,13 +128,17 @@ class AuthService:
         # Consecutive failures end with a success (NIST SP 800-63B counts consecutive failures).
         await self._ephemeral.clear(keys["account"][0])
         await self._ephemeral.clear(keys["account_ip"][0])
-        if self._passwords.needs_rehash(user.password_hash):
-            await self._store.set_password_hash(
+        verified_hash = user.password_hash
+        if self._passwords.needs_rehash(verified_hash):
+            upgraded = await self._passwords.hash(req.password)
+            if await self._store.set_password_hash(
                 user.user_id,
-                await self._passwords.hash(req.password),
+                upgraded,
                 [AuditEvent("user.password_rehashed", {"user_id": user.user_id})],
                 now,
-            )
+                replaces=verified_hash,
+            ):
+                verified_hash = upgraded
         policy = self._settings.policy_for_client(req.client_id)
         if policy.require_mfa:
             # Multi-factor login is not built yet: a policy that demands it must not get a password-only session.
@@ -135,9 +146,16 @@ class AuthService:
                 [AuditEvent("login.refused", {"user_id": user.user_id, "reason": "mfa_unavailable"})], now
             )
             raise MfaUnavailable("this client's policy requires multi-factor authentication")
-        return await self._start_session(user, req, now)
+        try:
+            return await self._start_session(user, req, now, verified_hash)
+        except CredentialsChanged:
+            await self._store.append_audit(
+                [AuditEvent("login.failed", {"user_id": user.user_id, "ip": req.ip, "reason": "password_changed"})],
+                now,
+            )
+            raise InvalidCredentials("the username or password is wrong") from None
 
-    async def _start_session(self, user: User, req: LoginRequest, now: float) -> IssuedSession:
+    async def _start_session(self, user: User, req: LoginRequest, now: float, verified_hash: str) -> IssuedSession:
         policy = self._settings.policy_for_client(req.client_id)
         session, refresh, stored = fresh_session(
             user.user_id, req.client_id, policy.name, now, ACR_PASSWORD, AMR_PASSWORD, req.ip, req.user_agent
@@ -164,8 +182,9 @@ class AuthService:
             now,
             admit=admit,
             refused_audit=refused,
+            verified_hash=verified_hash,
         )
-        self._revocations.apply_endings([sid for sid, _reason in admission.end], now)
+        await self._revocations.sessions_ended([sid for sid, _reason in admission.end], now)
         if admission.refused_by is not None:
             raise SessionLimit(f"the session limit ({admission.refused_by}) is reached")
         return self._tokens.issue_pair(session, policy, now, refresh)

@@ -3,15 +3,20 @@
 Race behaviour is part of the contract: rotation is a compare-and-set on the token's state, an ended session is
 never saved back to life (every update of a session is guarded by state = 'active'), and admission under the
 session limits counts and creates inside one transaction that holds the user's row.
+
+On PostgreSQL (READ COMMITTED) every decision is made on rows the transaction holds: a statement that waited for
+a row lock reads the row as committed by the transaction it waited for. Rows are locked in the order _sql_base
+describes (user, sessions in sid order, their tokens, the log heads), so no two verbs deadlock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sessionward.core.audit import AuditEvent
@@ -19,7 +24,7 @@ from sessionward.core.events import session_ended
 from sessionward.core.limits import Admission
 from sessionward.core.models import RefreshToken, Revocation, Session
 from sessionward.core.session import SessionTimeouts
-from sessionward.errors import Conflict
+from sessionward.errors import Conflict, CredentialsChanged
 from sessionward.stores import schema as t
 from sessionward.stores._sql_base import SqlBase
 from sessionward.stores.base import Admit, Plan, RefreshPlan
@@ -40,7 +45,16 @@ _TOKEN_AND_SESSION_READ = (
     .join(_s, _s.c.sid == _rt.c.sid)
     .where(_rt.c.token_hash == bindparam("token_hash"))
 )
-_TOKEN_AND_SESSION = _TOKEN_AND_SESSION_READ.with_for_update()
+# The same read holding both rows. PostgreSQL locks the rows of a FOR UPDATE join table by table in FROM order:
+# the session first, then the token, the order every other verb takes them in (ending a session updates its row,
+# then its tokens'). A presentation that waited reads the token as the winner left it.
+_TOKEN_AND_SESSION = (
+    select(*_TOKEN_AND_SESSION_READ.selected_columns)
+    .select_from(_s)
+    .join(_rt, _s.c.sid == _rt.c.sid)
+    .where(_rt.c.token_hash == bindparam("token_hash"))
+    .with_for_update()
+)
 _ROTATE = (
     update(_rt)
     .where(_rt.c.token_hash == bindparam("old"), _rt.c.state == "current")
@@ -55,6 +69,19 @@ _FORGET_OLDER_TOKENS = delete(_rt).where(
 )
 _SESSION_OF_FAMILY = select(_s).where(_s.c.family == bindparam("family")).with_for_update()
 _INSERT_TOKEN = insert(_rt).values(state="current")
+_END_SESSION = (
+    update(_s)
+    .where(_s.c.sid == bindparam("end_sid"), _s.c.state == "active")
+    .values(state="ended", ended_at=bindparam("at"), end_reason=bindparam("reason"))
+)
+
+Ending = tuple[Session, str, str]  # the session, the reason, who ends it
+
+
+def _address_lock_key(ip: str) -> int:
+    """A 64-bit advisory-lock key for logins from one address (PostgreSQL)."""
+    digest = hashlib.sha256(b"sessionward.admission.ip\0" + ip.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class SqlSessions(SqlBase):
@@ -78,37 +105,38 @@ class SqlSessions(SqlBase):
 
     # -- ending --------------------------------------------------------------------------------------------
 
-    def _end(self, conn: Connection, sessions: Sequence[Session], reason: str, by: str, at: float) -> list[Session]:
-        """Ends those still active; each gets its audit record and a revocation-feed entry."""
-        ended = []
-        for s in sessions:
-            result = conn.execute(
-                update(t.sessions)
-                .where(t.sessions.c.sid == s.sid, t.sessions.c.state == "active")
-                .values(state="ended", ended_at=at, end_reason=reason)
-            )
-            if result.rowcount:
-                ended.append(s)
+    def _end(self, conn: Connection, endings: Sequence[Ending], at: float) -> list[Session]:
+        """Ends those still active (the first ending named for a session wins); each gets its audit record and a
+        revocation-feed entry. Returns the sessions ended, in the order given.
+
+        The rows are updated in sid order, so two transactions that end overlapping sets never deadlock.
+        """
+        wanted: dict[str, Ending] = {}
+        for ending in endings:
+            wanted.setdefault(ending[0].sid, ending)
+        done = {
+            sid
+            for sid in sorted(wanted)
+            if conn.execute(_END_SESSION, {"end_sid": sid, "at": at, "reason": wanted[sid][1]}).rowcount
+        }
+        ended = [ending for sid, ending in wanted.items() if sid in done]
         if ended:
             until = at + self._revocation_ttl
-            conn.execute(
-                insert(t.revocations),
-                [{"kind": "sid", "subject": s.sid, "value": until, "at": at} for s in ended],
-            )
+            for s, _, _ in ended:
+                self._revoke(conn, "sid", s.sid, until, at)
             # Nothing can refresh an ended session: its successor blobs serve no one any more.
             conn.execute(
-                update(t.refresh_tokens)
-                .where(t.refresh_tokens.c.sid.in_([s.sid for s in ended]))
-                .values(successor=None)
+                update(t.refresh_tokens).where(t.refresh_tokens.c.sid.in_(sorted(done))).values(successor=None)
             )
-            self._append(conn, [session_ended(s, reason, by) for s in ended], at)
-        return ended
+            self._append(conn, [session_ended(s, reason, by) for s, reason, by in ended], at)
+        return [s for s, _, _ in ended]
 
     async def end_sessions(
         self, sids: Sequence[str], reason: str, by: str, audit: Sequence[AuditEvent], at: float
     ) -> list[Session]:
         def run(conn: Connection) -> list[Session]:
-            ended = self._end(conn, _active(conn, t.sessions.c.sid.in_(list(sids))), reason, by, at)
+            sessions = _active(conn, t.sessions.c.sid.in_(list(sids)))
+            ended = self._end(conn, [(s, reason, by) for s in sessions], at)
             self._append(conn, audit, at)
             return ended
 
@@ -119,7 +147,7 @@ class SqlSessions(SqlBase):
     ) -> list[Session]:
         def run(conn: Connection) -> list[Session]:
             sessions = _active(conn, t.sessions.c.user_id == user_id)
-            ended = self._end(conn, [s for s in sessions if s.sid != except_sid], reason, by, at)
+            ended = self._end(conn, [(s, reason, by) for s in sessions if s.sid != except_sid], at)
             self._append(conn, audit, at)
             return ended
 
@@ -129,16 +157,14 @@ class SqlSessions(SqlBase):
         """Ends every session its policy has timed out; the sweeper's verb."""
 
         def run(conn: Connection) -> list[Session]:
-            ended = []
+            endings: list[Ending] = []
             for name, policy in policies.items():
                 for reason, where in (
                     ("absolute_expired", t.sessions.c.created_at <= at - policy.absolute_timeout),
                     ("idle_expired", t.sessions.c.last_active_at <= at - policy.idle_timeout),
                 ):
-                    ended += self._end(
-                        conn, _active(conn, and_(t.sessions.c.policy == name, where)), reason, "policy", at
-                    )
-            return ended
+                    endings += [(s, reason, "policy") for s in _active(conn, and_(t.sessions.c.policy == name, where))]
+            return self._end(conn, endings, at)
 
         return await self._write(run)
 
@@ -148,6 +174,8 @@ class SqlSessions(SqlBase):
 
         def run(conn: Connection) -> int:
             old = select(_s.c.sid).where(_s.c.state == "ended", _s.c.ended_at < ended_before)
+            # Sessions before their tokens, in sid order, like every other verb (a late refresh holds both).
+            conn.execute(old.order_by(_s.c.sid).with_for_update()).all()
             conn.execute(delete(_rt).where(_rt.c.sid.in_(old)))
             gone = conn.execute(delete(_s).where(_s.c.state == "ended", _s.c.ended_at < ended_before)).rowcount
             r = t.revocations.c
@@ -166,6 +194,7 @@ class SqlSessions(SqlBase):
         at: float,
         admit: Admit | None = None,
         refused_audit: Callable[[Admission], Sequence[AuditEvent]] | None = None,
+        verified_hash: str | None = None,
     ) -> Admission:
         """Creates the session unless `admit` refuses it; the sessions it names end in the same transaction.
 
@@ -174,16 +203,27 @@ class SqlSessions(SqlBase):
 
         def run(conn: Connection) -> Admission:
             admission = Admission()
+            if admit is not None or verified_hash is not None:
+                # Hold the user's row: concurrent logins of one user are admitted one at a time, and a password
+                # change cannot commit between this check and the new session.
+                user = conn.execute(
+                    select(t.users.c.password_hash).where(t.users.c.user_id == session.user_id).with_for_update()
+                ).first()
+                if verified_hash is not None and (user is None or user.password_hash != verified_hash):
+                    raise CredentialsChanged("the password changed while this login was being checked")
             if admit is not None:
-                # Hold the user's row: concurrent logins of one user are admitted one at a time.
-                conn.execute(select(t.users.c.user_id).where(t.users.c.user_id == session.user_id).with_for_update())
+                # On PostgreSQL, logins from one address are admitted one at a time too (the address's limit).
+                if conn.dialect.name == "postgresql":
+                    conn.execute(select(func.pg_advisory_xact_lock(_address_lock_key(session.ip))))
                 mine = _active(conn, t.sessions.c.user_id == session.user_id)
                 at_ip = _active(conn, t.sessions.c.ip == session.ip)
                 admission = admit(mine, at_ip)
                 known = {s.sid: s for s in (*mine, *at_ip)}
-                for sid, reason in admission.end:
-                    by = "policy" if reason.endswith("_expired") else "login"
-                    self._end(conn, [known[sid]], reason, by, at)
+                endings = [
+                    (known[sid], reason, "policy" if reason.endswith("_expired") else "login")
+                    for sid, reason in admission.end
+                ]
+                self._end(conn, endings, at)
             if admission.refused_by is not None:
                 self._append(conn, refused_audit(admission) if refused_audit else (), at)
                 return admission
@@ -209,7 +249,7 @@ class SqlSessions(SqlBase):
                     token = RefreshToken(token_hash, session.sid, session.created_at, "rotated", None)
             decided = plan(token, session)
             if session is not None and decided.end_reason is not None:
-                self._end(conn, [session], decided.end_reason, decided.ended_by, at)
+                self._end(conn, [(session, decided.end_reason, decided.ended_by)], at)
             if session is not None and decided.rotate_to is not None:
                 new = decided.rotate_to
                 if not conn.execute(_ROTATE, {"old": token_hash, "at": at, "successor": decided.successor}).rowcount:
@@ -240,8 +280,9 @@ class SqlSessions(SqlBase):
             conn.execute(
                 update(t.users).where(t.users.c.user_id == user_id).values(password_hash=password_hash, epoch=epoch)
             )
-            ended = self._end(conn, _active(conn, t.sessions.c.user_id == user_id), "password_changed", "user", at)
-            conn.execute(insert(t.revocations).values(kind="epoch", subject=user_id, value=epoch, at=at))
+            sessions = _active(conn, t.sessions.c.user_id == user_id)
+            ended = self._end(conn, [(s, "password_changed", "user") for s in sessions], at)
+            self._revoke(conn, "epoch", user_id, epoch, at)
             _insert_session(conn, session, refresh)
             self._append(conn, audit, at)
             return ended
@@ -251,7 +292,13 @@ class SqlSessions(SqlBase):
     # -- the revocation feed -------------------------------------------------------------------------------
 
     async def revocations_since(self, seq: int, now: float) -> list[Revocation]:
-        """Entries after `seq` that still matter at `now` (epochs always do)."""
+        """Entries after `seq` that still matter at `now` (epochs always do), oldest first.
+
+        Never misses one: entries are numbered in commit order (`_write_logs` takes the numbers from
+        revocation_head and holds that row until the commit), so once any entry numbered N is visible, every
+        entry below N is too, and a caller that keeps `cursor = max(seq seen)` has seen all of them. (A SERIAL
+        number, taken at insert, could commit after a higher one had been read and be skipped for good; an
+        overlap window on `at` would lean on clocks and commit latency instead.)"""
         r = t.revocations.c
         query = (
             select(t.revocations)

@@ -25,8 +25,10 @@ class UserStore(Protocol):
     async def get_user(self, user_id: str) -> User | None: ...
 
     async def set_password_hash(
-        self, user_id: str, password_hash: str, audit: Sequence[AuditEvent], at: float
-    ) -> None: ...
+        self, user_id: str, password_hash: str, audit: Sequence[AuditEvent], at: float, replaces: str | None = None
+    ) -> bool:
+        """With `replaces`, only while the stored hash is still that one (a rehash never undoes a change)."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -70,8 +72,12 @@ class SessionStore(Protocol):
         at: float,
         admit: Admit | None = None,
         refused_audit: Callable[[Admission], Sequence[AuditEvent]] | None = None,
+        verified_hash: str | None = None,
     ) -> Admission:
-        """Counts the user's and the address's active sessions, asks `admit`, ends what it names and creates the
+        """With `verified_hash`, raises CredentialsChanged when the user's password hash is no longer the one the
+        login verified (a password change committed while the login was checking the old password).
+
+        Counts the user's and the address's active sessions, asks `admit`, ends what it names and creates the
         session, in one transaction. Raises Conflict when the sid or the refresh hash exists already."""
         ...
 

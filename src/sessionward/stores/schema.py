@@ -1,8 +1,13 @@
-"""Tables of the durable store. Times are UTC seconds since the epoch (SQLite keeps no time zones)."""
+"""Tables of the durable store. Times are UTC seconds since the epoch (SQLite keeps no time zones).
+
+The migrations in sessionward/migrations build exactly these tables; a contract test compares the two on every
+backend. Change a table here and add the migration that makes it so.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -17,6 +22,11 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+# Sequence numbers that grow for the life of the deployment: BIGINT on PostgreSQL (an INTEGER would run out
+# after 2**31 audit records), INTEGER on SQLite, whose integers are 64-bit anyway and whose INTEGER PRIMARY KEY
+# is the rowid.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 users = Table(
     "users",
@@ -75,11 +85,12 @@ refresh_tokens = Table(
     Index("ix_refresh_sid", "sid"),
 )
 
-# Every revocation, in commit order, so every node can add it to its in-memory state within a poll.
+# Every revocation, numbered in commit order (see revocation_head), so every node can add it to its in-memory
+# state within a poll.
 revocations = Table(
     "revocations",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", Seq, primary_key=True, autoincrement=False),
     Column("kind", String(8), nullable=False),  # "sid" or "epoch"
     Column("subject", String(64), nullable=False),  # the sid, or the user id
     Column("value", Double, nullable=False),  # sid: keep the entry until then; epoch: the user's new epoch
@@ -89,7 +100,7 @@ revocations = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Seq, primary_key=True, autoincrement=False),
     Column("at", Double, nullable=False),
     Column("event", String(64), nullable=False),
     Column("data", Text, nullable=False),
@@ -102,6 +113,17 @@ audit_head = Table(
     "audit_head",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Seq, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# The newest revocation's seq. A transaction takes its numbers from this row just before it commits and holds
+# the row until it has: numbers are handed out in commit order, so a node that has read seq N has seen every
+# entry up to N and can poll `seq > N` without ever missing one (a SERIAL number is taken at insert and can
+# commit after a higher one has been read).
+revocation_head = Table(
+    "revocation_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Seq, nullable=False),
 )

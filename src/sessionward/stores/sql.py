@@ -1,4 +1,12 @@
-"""The durable store over SQLAlchemy: SQLite (WAL) in the data dir by default."""
+"""The durable store over SQLAlchemy: SQLite (WAL) in the data dir by default, PostgreSQL (psycopg 3) for
+several nodes.
+
+    SqlStore(url, revocation_ttl, *, pool_size=DEFAULT_POOL_SIZE)
+
+`url` is the configured database URL (postgresql:// and postgres:// use psycopg 3); `pool_size` is
+[storage] pool_size, the connections the store keeps and so its concurrent transactions. `initialize()` brings
+the schema to the newest migration.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,10 @@ from sessionward.core.audit import AuditEvent
 from sessionward.core.models import StoredKey, User
 from sessionward.errors import Conflict
 from sessionward.stores import schema as t
-from sessionward.stores._sql_base import sqlite_url
+from sessionward.stores._sql_base import DEFAULT_POOL_SIZE, PoolPlan, engine_url, sqlite_url
 from sessionward.stores._sql_sessions import REVOCATION_PAGE, SqlSessions
 
-__all__ = ["REVOCATION_PAGE", "SqlStore", "sqlite_url"]
+__all__ = ["DEFAULT_POOL_SIZE", "REVOCATION_PAGE", "PoolPlan", "SqlStore", "engine_url", "sqlite_url"]
 
 
 def _user(row: Any) -> User:
@@ -58,12 +66,21 @@ class SqlStore(SqlSessions):
     async def get_user(self, user_id: str) -> User | None:
         return await self._one_user(t.users.c.user_id == user_id)
 
-    async def set_password_hash(self, user_id: str, password_hash: str, audit: Sequence[AuditEvent], at: float) -> None:
-        def run(conn: Connection) -> None:
-            conn.execute(update(t.users).where(t.users.c.user_id == user_id).values(password_hash=password_hash))
-            self._append(conn, audit, at)
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, audit: Sequence[AuditEvent], at: float, replaces: str | None = None
+    ) -> bool:
+        """With `replaces`, a compare-and-set: nothing changes (False) if the hash is no longer that one."""
 
-        await self._write(run)
+        def run(conn: Connection) -> bool:
+            where = [t.users.c.user_id == user_id]
+            if replaces is not None:
+                where.append(t.users.c.password_hash == replaces)
+            if not conn.execute(update(t.users).where(*where).values(password_hash=password_hash)).rowcount:
+                return False
+            self._append(conn, audit, at)
+            return True
+
+        return await self._write(run)
 
     # -- keys ----------------------------------------------------------------------------------------------
 
