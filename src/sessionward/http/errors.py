@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sessionward.errors import InvalidClient, InvalidToken, SessionwardError, TooManyAttempts
+
+log = logging.getLogger("sessionward")
 
 STATUS = {
     "invalid_request": 400,
@@ -23,6 +27,7 @@ STATUS = {
     "unsupported_media_type": 415,
     "too_many_attempts": 429,
     "not_ready": 503,
+    "temporarily_unavailable": 503,
 }
 
 
@@ -52,3 +57,27 @@ async def on_http_error(_request: Request, exc: Exception) -> Response:
         exc.status_code, "invalid_request"
     )
     return error_response(code, str(exc.detail), exc.status_code, dict(exc.headers or {}))
+
+
+async def on_infrastructure_error(_request: Request, exc: Exception) -> Response:
+    """The database or Redis is unreachable: 503, never a 500, and never an answer given without them."""
+    log.warning("a store is unavailable: %s", type(exc).__name__)
+    return error_response(
+        "temporarily_unavailable", "a backing store is unavailable; try again shortly", 503, {"Retry-After": "1"}
+    )
+
+
+def infrastructure_errors() -> tuple[type[Exception], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    # Integrity conflicts are caught in the store and become domain errors; whatever else the database layer
+    # raises (lost connections, a connection awaiting rollback after one, pool timeouts) means "unavailable".
+    found: list[type[Exception]] = [SQLAlchemyError, ConnectionError, TimeoutError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeout
+    except ImportError:  # Redis is optional until a redis_url is configured
+        pass
+    else:
+        found += [RedisConnectionError, RedisTimeout]
+    return tuple(found)

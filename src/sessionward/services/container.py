@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
 
 from sessionward.clock import Clock, SystemClock
 from sessionward.config import Settings
+from sessionward.core.models import Revocation
 from sessionward.services.auth import AuthService
 from sessionward.services.clients import ClientService
 from sessionward.services.keyring import KeyRingService
@@ -17,6 +22,9 @@ from sessionward.services.tokens import TokenService
 from sessionward.stores.base import DurableStore, EphemeralStore
 from sessionward.stores.memory import MemoryEphemeralStore
 from sessionward.stores.sql import REVOCATION_PAGE, SqlStore, sqlite_url
+
+# Past this long without catching up with the store's revocation feed, a node asks the store per request.
+REVOCATION_SYNC_BOUND = 1.0
 
 
 @dataclass
@@ -32,19 +40,61 @@ class Services:
     auth: AuthService
     sessions: SessionService
     clients: ClientService
+    redis: SharedRedis | None = None
 
     async def close(self) -> None:
         await self.store.close()
+        if self.redis is not None:
+            await self.redis.close()
+
+    async def ping(self) -> None:
+        """Every backing store answers, or this raises."""
+        await self.store.ping()
+        if self.redis is not None:
+            await self.redis.ping()
 
     async def sync_revocations(self) -> None:
         """Brings this node's revocation state up to the store's feed."""
         now = self.clock.now()
         while True:
             entries = await self.store.revocations_since(self.revocations.cursor, now)
-            self.revocations.apply_feed(entries)
+            self.revocations.caught_up(entries)
             if len(entries) < REVOCATION_PAGE:
                 break
         self.revocations.sweep(now)
+
+
+class SharedRedis:
+    """The Redis connection of a multi-node deployment and what rides on it."""
+
+    def __init__(self, client: Any, channel: RevocationChannel) -> None:
+        self.client = client
+        self.channel = channel
+
+    async def ping(self) -> None:
+        from sessionward.stores.redis import redis_ping
+
+        await redis_ping(self.client)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class RevocationChannel(Protocol):
+    async def publish(self, entries: Sequence[Revocation]) -> None: ...
+
+    async def listen(
+        self, on_entries: Callable[[list[Revocation]], None], on_state: Callable[[bool], None], *, stop: anyio.Event
+    ) -> None: ...
+
+
+async def _shared_redis(settings: Settings) -> tuple[EphemeralStore, SharedRedis | None]:
+    if not settings.storage.redis_url:
+        return MemoryEphemeralStore(), None
+    from sessionward.stores.redis import RedisEphemeralStore, RedisRevocationChannel, connect_redis
+
+    client = await connect_redis(settings.storage.redis_url, settings.storage.redis_pool_size)
+    return RedisEphemeralStore(client), SharedRedis(client, RedisRevocationChannel(client))
 
 
 def database_url(settings: Settings) -> str:
@@ -55,19 +105,23 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     clock = clock or SystemClock()
     # A retired key, or an ended session's id, must be known as long as any token it concerns may live.
     token_life = settings.max_access_token_ttl + settings.tokens.leeway
-    store = SqlStore(database_url(settings), revocation_ttl=token_life)
+    store = SqlStore(database_url(settings), revocation_ttl=token_life, pool_size=settings.storage.pool_size)
     await store.initialize()
-    ephemeral = MemoryEphemeralStore()
+    ephemeral, redis = await _shared_redis(settings)
     keyring = KeyRingService(store, retire_grace=token_life)
     await keyring.reload()
-    revocations = RevocationState(keep_for=token_life)
+    revocations = RevocationState(
+        keep_for=token_life,
+        sync_bound=REVOCATION_SYNC_BOUND,
+        publish=redis.channel.publish if redis else None,
+    )
     passwords = Passwords(settings.passwords)
     tokens = TokenService(settings, keyring, revocations, store)
     auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock)
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock)
     clients = ClientService(settings, store, tokens, sessions, clock)
     services = Services(
-        settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients
+        settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, redis
     )
     await services.sync_revocations()
     return services

@@ -2,42 +2,89 @@
 
 Checked by session id and user epoch, never by a hash of the token: an ECDSA signature can be re-encoded into a
 second valid form, so a token hash would let a revoked token back in.
+
+Three paths feed it: this node's own endings (at once), the publication channel when there is one (Redis pub/sub,
+about a millisecond), and the durable store's revocation feed, polled every few tens of milliseconds, which
+never misses an entry. The state knows when it last caught up with the store: past `sync_bound` without a
+successful poll, callers must ask the store per request instead of trusting memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from sessionward.core.models import Revocation
 
+log = logging.getLogger("sessionward.revocation")
+
+Publish = Callable[[Sequence[Revocation]], Awaitable[None]]
+
 
 class RevocationState:
-    def __init__(self, keep_for: float) -> None:
-        """`keep_for`: how long an ended sid must stay known (the longest access-token life plus leeway)."""
+    def __init__(
+        self,
+        keep_for: float,
+        sync_bound: float = 1.0,
+        publish: Publish | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`keep_for`: how long an ended sid must stay known (the longest access-token life plus leeway).
+
+        `monotonic` measures how fresh the state is: an operational interval, not policy time, so tests that move
+        a fake policy clock do not make every node look out of sync.
+        """
         self._keep_for = keep_for
+        self._sync_bound = sync_bound
+        self._monotonic = monotonic
         self._ended_sids: dict[str, float] = {}
         self._user_epochs: dict[str, float] = {}
-        self.cursor = 0  # the last revocation-feed entry applied
+        self._synced_at: float | None = None
+        self.publish: Publish | None = publish
+        self.cursor = 0  # the highest durable-feed entry applied
 
-    def apply_endings(self, sids: Iterable[str], now: float) -> None:
-        """This node's own endings take effect at once, before the feed brings them back."""
-        for sid in sids:
-            self.end_session(sid, now + self._keep_for)
+    # -- what this node does itself ------------------------------------------------------------------------
 
-    def apply_feed(self, entries: Iterable[Revocation]) -> None:
+    async def sessions_ended(self, sids: Iterable[str], now: float) -> None:
+        """This node's own endings take effect here at once, then go to the other nodes."""
+        entries = [Revocation(0, "sid", sid, now + self._keep_for) for sid in sids]
+        await self._apply_and_publish(entries)
+
+    async def epoch_moved(self, user_id: str, epoch: float) -> None:
+        await self._apply_and_publish([Revocation(0, "epoch", user_id, epoch)])
+
+    async def _apply_and_publish(self, entries: list[Revocation]) -> None:
+        if not entries:
+            return
+        self.apply(entries)
+        if self.publish is not None:
+            try:
+                await self.publish(entries)
+            except Exception:  # the ending is durable: other nodes still read it from the store's feed
+                log.warning("publishing %d revocation(s) failed; the store's feed will carry them", len(entries))
+
+    # -- what arrives from elsewhere -----------------------------------------------------------------------
+
+    def apply(self, entries: Iterable[Revocation]) -> None:
+        """Idempotent: an entry seen twice (published and polled) changes nothing the second time."""
         for entry in entries:
             if entry.kind == "sid":
-                self.end_session(entry.subject, entry.value)
+                self._ended_sids[entry.subject] = max(entry.value, self._ended_sids.get(entry.subject, 0.0))
             else:
-                self.set_user_epoch(entry.subject, entry.value)
+                self._user_epochs[entry.subject] = max(entry.value, self._user_epochs.get(entry.subject, 0.0))
+
+    def caught_up(self, entries: Sequence[Revocation]) -> None:
+        """A poll of the durable feed succeeded with these entries."""
+        self.apply(entries)
+        for entry in entries:
             self.cursor = max(self.cursor, entry.seq)
+        self._synced_at = self._monotonic()
 
-    def end_session(self, sid: str, until: float) -> None:
-        """`until`: after this instant no token of the session can be valid anyway, so the entry may go."""
-        self._ended_sids[sid] = max(until, self._ended_sids.get(sid, 0.0))
+    # -- the checks ----------------------------------------------------------------------------------------
 
-    def set_user_epoch(self, user_id: str, epoch: float) -> None:
-        self._user_epochs[user_id] = max(epoch, self._user_epochs.get(user_id, 0.0))
+    def in_sync(self) -> bool:
+        return self._synced_at is not None and self._monotonic() - self._synced_at <= self._sync_bound
 
     def is_revoked(self, sid: str, user_id: str, issued_at: float) -> bool:
         if sid in self._ended_sids:

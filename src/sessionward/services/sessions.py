@@ -80,7 +80,7 @@ class SessionService:
         outcome = await self._store.refresh(refresh_token_hash(refresh_token), family_of(refresh_token), plan, now)
         if outcome.end_reason is not None and isinstance(outcome.result, str):
             # The ended session's tokens die on this node at once, before the feed brings the news back.
-            self._revocations.apply_endings([outcome.result], now)
+            await self._revocations.sessions_ended([outcome.result], now)
         if not isinstance(outcome.result, IssuedSession):
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
         return outcome.result
@@ -122,7 +122,7 @@ class SessionService:
 
     async def _end(self, sids: list[str], reason: str, by: str, audit: list[AuditEvent], now: float) -> list[Session]:
         ended = await self._store.end_sessions(sids, reason, by, audit, now)
-        self._revocations.apply_endings([s.sid for s in ended], now)
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
         return ended
 
     async def alive_sessions(self, user_id: str) -> list[Session]:
@@ -145,13 +145,13 @@ class SessionService:
         now = self._clock.now()
         keep = current_sid if scope == "others" else None
         ended = await self._store.end_user_sessions(user_id, "revoked", "user", keep, [], now)
-        self._revocations.apply_endings([s.sid for s in ended], now)
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
         return ended
 
     async def end_all_of(self, user_id: str, by: str) -> list[Session]:
         now = self._clock.now()
         ended = await self._store.end_user_sessions(user_id, "admin_revoked", by, None, [], now)
-        self._revocations.apply_endings([s.sid for s in ended], now)
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
         return ended
 
     async def end_by_sid(self, sid: str, reason: str, by: str) -> list[Session]:
@@ -199,8 +199,8 @@ class SessionService:
             ],
             now,
         )
-        self._revocations.set_user_epoch(user_id, epoch)
-        self._revocations.apply_endings([s.sid for s in ended], now)
+        await self._revocations.epoch_moved(user_id, epoch)
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
         return self._tokens.issue_pair(session, policy, now, refresh)
 
 

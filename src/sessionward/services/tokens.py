@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from sessionward.config import PolicySettings, Settings
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import RefreshToken, Session
-from sessionward.core.session import token_lifetimes
+from sessionward.core.session import is_alive, token_lifetimes
 from sessionward.crypto.jwt import AccessClaims, TokenRejected, TokenVerifier, VerifyRules, sign_jwt
 from sessionward.errors import InvalidToken
 from sessionward.services.keyring import KeyRingService
 from sessionward.services.revocation import RevocationState
-from sessionward.stores.base import AuditLog
+from sessionward.stores.base import DurableStore
 
 MAX_AUTHORIZATION_HEADER = 8192
 
@@ -68,7 +68,8 @@ def fresh_session(
         acr=acr,
         amr=amr,
         ip=ip,
-        user_agent=user_agent[:512],
+        # NUL is not storable in PostgreSQL text, nor meaningful in a header: drop control characters.
+        user_agent="".join(ch for ch in user_agent[:512] if ch.isprintable()),
         family=secrets.token_urlsafe(12),
     )
     refresh = new_refresh_token(session.family)
@@ -77,12 +78,13 @@ def fresh_session(
 
 class TokenService:
     def __init__(
-        self, settings: Settings, keyring: KeyRingService, revocations: RevocationState, audit: AuditLog
+        self, settings: Settings, keyring: KeyRingService, revocations: RevocationState, store: DurableStore
     ) -> None:
         self._settings = settings
         self._keyring = keyring
         self._revocations = revocations
-        self._audit = audit
+        self._store = store
+        self._audit = store
         rules = VerifyRules(
             issuer=settings.server.issuer_url,
             audience=settings.tokens.audience,
@@ -129,13 +131,28 @@ class TokenService:
         return claims
 
     async def authenticate(self, authorization: str | None, now: float, ip: str) -> AccessClaims:
-        """The bearer token of an Authorization header; every rejection is audited with its reason."""
+        """The bearer token of an Authorization header; every rejection is audited with its reason.
+
+        While this node's revocation state is not known to be in sync with the store, the store is asked per
+        request: a token is never accepted on memory that may be stale."""
         try:
             token = bearer_token(authorization)
-            return self.verify(token, now)
+            claims = self.verify(token, now)
+            if not self._revocations.in_sync():
+                await self._confirm_alive(claims, now)
+            return claims
         except InvalidToken as exc:
             await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
             raise
+
+    async def _confirm_alive(self, claims: AccessClaims, now: float) -> None:
+        session = await self._store.get_session(claims.sid)
+        policy = self._settings.policies.get(session.policy) if session else None
+        if session is None or policy is None or not is_alive(session, policy, now):
+            raise InvalidToken("session_ended")
+        user = await self._store.get_user(claims.sub)
+        if user is None or claims.iat < user.epoch:
+            raise InvalidToken("user_epoch")
 
 
 def bearer_token(authorization: str | None) -> str:

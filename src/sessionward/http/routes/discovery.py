@@ -53,16 +53,18 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when every backing store answers, a signing key is loaded and the revocation state is current."""
     svc = services(request)
     try:
-        await svc.store.ping()
+        await svc.ping()
     except Exception as exc:  # any store failure means not ready; the reason stays in the logs
-        raise NotReady("the store is not reachable") from exc
-    ring = svc.keyring.current()
+        raise NotReady("a backing store is not reachable") from exc
     try:
-        ring.active(svc.settings.tokens.algorithm)
+        svc.keyring.current().active(svc.settings.tokens.algorithm)
     except KeyError:
         raise NotReady("no active signing key") from None
+    if not svc.revocations.in_sync():
+        raise NotReady("the revocation state is not in sync with the store")
     return JSONResponse({"status": "ready"})
 
 
