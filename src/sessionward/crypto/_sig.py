@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from sessionward.crypto._errors import TokenRejected
-from sessionward.crypto.keys import SigningKey
+from sessionward.crypto.keys import SigningKey, VerificationKey
 
 # Stateless parameter objects, built once instead of on every call.
 _SHA256: Final = hashes.SHA256()
@@ -29,7 +29,7 @@ def sign(key: SigningKey, data: bytes) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-def verify(key: SigningKey, signature: bytes, data: bytes) -> None:
+def verify(key: VerificationKey, signature: bytes, data: bytes) -> None:
     """Raises TokenRejected("bad_signature") unless `signature` is `key`'s signature over `data`."""
     rsa_public = key._rsa_public
     try:

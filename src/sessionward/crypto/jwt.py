@@ -15,7 +15,7 @@ from sessionward.crypto import _sig
 from sessionward.crypto._b64 import b64url_decode, b64url_encode, json_object
 from sessionward.crypto._claims import BASE_CLAIMS, AccessClaims, VerifyRules, check_claims
 from sessionward.crypto._errors import REASONS, TokenRejected
-from sessionward.crypto.keys import MAX_KID_LENGTH, KeyRing, SigningKey
+from sessionward.crypto.keys import MAX_KID_LENGTH, SigningKey, VerificationKey, VerificationRing
 
 __all__ = [
     "ACCESS_TOKEN_CLAIMS",
@@ -35,9 +35,9 @@ _FORBIDDEN_HEADERS: Final = frozenset(("jwk", "jku", "x5u", "x5c", "x5t", "x5t#S
 # Validated headers (signed by our keys) seen recently: all tokens of one key share one header segment.
 _HEADER_CACHE_SIZE: Final = 64
 
-# Verified-token cache entry: claims, the KeyRing it was checked against, the key, and the window
+# Verified-token cache entry: claims, the key ring it was checked against, the key, and the window
 # low <= now < high (high already capped by the key's verify_until).
-_Entry = tuple[AccessClaims, KeyRing, SigningKey, float, float]
+_Entry = tuple[AccessClaims, VerificationRing, VerificationKey, float, float]
 
 
 def sign_jwt(key: SigningKey, claims: Mapping[str, object], typ: str = "at+jwt") -> str:
@@ -72,14 +72,15 @@ def _parse_header(segment: str, typ: str) -> tuple[str, str]:
 class TokenVerifier:
     """Verifies access tokens; safe to call on every request and from several threads.
 
-    `keys()` returns the current KeyRing snapshot (rotation may swap it at any time). `cache_size` bounds the
-    verified-token cache (FIFO); 0 disables it. A cache hit skips parsing and signature work but still checks
-    the time window against `now` and that the signing key still verifies.
+    `keys()` returns the current key snapshot, a KeyRing or a verification-only PublicKeyRing from a JWKS
+    (rotation may swap it at any time). `cache_size` bounds the verified-token cache (FIFO); 0 disables it. A
+    cache hit skips parsing and signature work but still checks the time window against `now` and that the
+    signing key still verifies.
     """
 
     __slots__ = ("_cache", "_cache_size", "_extra_required", "_headers", "_keys", "_leeway", "_max", "_rules")
 
-    def __init__(self, keys: Callable[[], KeyRing], rules: VerifyRules, cache_size: int = 65536) -> None:
+    def __init__(self, keys: Callable[[], VerificationRing], rules: VerifyRules, cache_size: int = 65536) -> None:
         if type(cache_size) is not int or cache_size < 0:
             raise ValueError("cache_size must be an int >= 0")
         self._keys = keys
@@ -153,7 +154,7 @@ class TokenVerifier:
                     pass
         return claims
 
-    def _reanchor(self, entry: _Entry, ring: KeyRing, now: float) -> _Entry | None:
+    def _reanchor(self, entry: _Entry, ring: VerificationRing, now: float) -> _Entry | None:
         claims, _, key, low, _ = entry
         current = ring.for_verification(claims.kid, now)
         # Same kid and same public key (a reload builds new objects for unchanged keys).

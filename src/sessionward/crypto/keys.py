@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal, NoReturn
+from typing import Final, Literal, NoReturn, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -115,6 +115,31 @@ class SigningKey:
     def verifies_at(self, now: float) -> bool:
         """Active, or retired with now < verify_until. A NaN `now` verifies nothing."""
         return now < self._deadline
+
+
+class VerificationKey(Protocol):
+    """What the verifier reads of a key: a SigningKey, or a public-only key from a JWKS (crypto/jwks.py)."""
+
+    @property
+    def kid(self) -> str: ...
+    @property
+    def alg(self) -> Algorithm: ...
+    @property
+    def _rsa_public(self) -> rsa.RSAPublicKey | None: ...
+    @property
+    def _ec_public(self) -> ec.EllipticCurvePublicKey | None: ...
+    @property
+    def _signature_length(self) -> int: ...
+    @property
+    def _deadline(self) -> float: ...
+    @property
+    def _fingerprint(self) -> bytes: ...
+
+
+class VerificationRing(Protocol):
+    """What the verifier reads of a key set: a KeyRing, or a PublicKeyRing built from a JWKS."""
+
+    def for_verification(self, kid: object, now: float) -> VerificationKey | None: ...
 
 
 def generate_key(alg: Algorithm, now: float) -> SigningKey:
