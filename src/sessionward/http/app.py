@@ -14,8 +14,9 @@ from starlette.middleware import Middleware
 from sessionward.clock import Clock
 from sessionward.config import Settings
 from sessionward.errors import SessionwardError
-from sessionward.http.errors import on_domain_error, on_http_error
-from sessionward.http.routes import admin, discovery, oauth, sessions
+from sessionward.http import pages
+from sessionward.http.errors import infrastructure_errors, on_domain_error, on_http_error, on_infrastructure_error
+from sessionward.http.routes import admin, discovery, oauth, revocations, sessions
 from sessionward.http.security import SecurityHeaders
 from sessionward.services.container import Services, open_services
 
@@ -35,7 +36,8 @@ PURGE_SECONDS = 3600.0
 
 async def _every(seconds: float, what: str, work: Callable[[], Awaitable[object]], stop: anyio.Event) -> None:
     """Runs `work` every `seconds` until `stop`; a round in progress finishes (cancelling a database call
-    half-way leaves its connection to a closed loop)."""
+    half-way leaves its connection to a closed loop). A failure is logged once per outage, not every round."""
+    failing = False
     while True:
         with anyio.move_on_after(seconds):
             await stop.wait()
@@ -43,8 +45,25 @@ async def _every(seconds: float, what: str, work: Callable[[], Awaitable[object]
             return
         try:
             await work()
-        except Exception:  # a failed round keeps the last good state; say so, keep serving
-            log.exception("%s failed", what)
+        except Exception as exc:  # a failed round keeps the last good state; say so once, keep serving
+            if not failing:
+                log.warning("%s failed (%s); retrying every %.2f s", what, type(exc).__name__, seconds)
+            failing = True
+        else:
+            if failing:
+                log.warning("%s works again", what)
+            failing = False
+
+
+async def _listen(svc: Services, stop: anyio.Event) -> None:
+    """Revocations published by other nodes, applied as they arrive; the store's feed remains the safety net."""
+    assert svc.redis is not None
+
+    def on_state(subscribed: bool) -> None:
+        if not subscribed:
+            log.warning("lost the revocation subscription; the store's feed keeps this node in sync")
+
+    await svc.redis.channel.listen(svc.revocations.apply, on_state, stop=stop)
 
 
 async def _purge(svc: Services) -> None:
@@ -54,7 +73,7 @@ async def _purge(svc: Services) -> None:
 
 async def _sweep(svc: Services) -> None:
     ended = await svc.store.expire_sessions(dict(svc.settings.policies), svc.clock.now())
-    svc.revocations.apply_endings([s.sid for s in ended], svc.clock.now())
+    await svc.revocations.sessions_ended([s.sid for s in ended], svc.clock.now())
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
@@ -74,6 +93,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 )
                 tg.start_soon(_every, SWEEP_SECONDS, "ending timed-out sessions", lambda: _sweep(svc), stop)
                 tg.start_soon(_every, PURGE_SECONDS, "purging old sessions", lambda: _purge(svc), stop)
+                if svc.redis is not None:
+                    tg.start_soon(_listen, svc, stop)
                 try:
                     yield
                 finally:
@@ -83,8 +104,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 await svc.close()
 
     return Starlette(
-        routes=[*discovery.routes, *sessions.routes, *admin.routes, *oauth.routes],
+        routes=[*discovery.routes, *sessions.routes, *admin.routes, *oauth.routes, *revocations.routes, *pages.routes],
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={SessionwardError: on_domain_error, HTTPException: on_http_error},
+        exception_handlers={
+            SessionwardError: on_domain_error,
+            HTTPException: on_http_error,
+            **dict.fromkeys(infrastructure_errors(), on_infrastructure_error),
+        },
         lifespan=lifespan,
     )

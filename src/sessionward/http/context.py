@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from sessionward.crypto.jwt import AccessClaims
+from sessionward.http import csrf
+from sessionward.http.cookies import access_cookie, authenticated_by_cookie
 from sessionward.services.container import Services
 
 
@@ -21,6 +23,17 @@ def client_ip(request: Request) -> str:
 
 async def principal(request: Request) -> AccessClaims:
     svc = services(request)
+    # -- cookie transport (SPEC 5): the access cookie when there is no Authorization header; a state-changing
+    # request must also prove it comes from our own pages (http/csrf.py), or it is refused with 403.
+    if authenticated_by_cookie(request):
+        now = svc.clock.now()
+        claims = await svc.tokens.authenticate(f"Bearer {access_cookie(request)}", now, client_ip(request))
+        if request.method not in csrf.SAFE_METHODS:
+            session = await svc.store.get_session(claims.sid)
+            given = request.headers.get(csrf.CSRF_HEADER)
+            await csrf.check(svc.store, request, svc.settings.server.issuer_url, session, given, now)
+        return claims
+    # -- end of cookie transport
     return await svc.tokens.authenticate(request.headers.get("authorization"), svc.clock.now(), client_ip(request))
 
 

@@ -80,11 +80,27 @@ _SCHEMAS: dict[str, Schema] = {
                 **_OPTIONAL_STR,
                 "enum": ["token", "cookie", None],
                 "default": "token",
-                "description": '"cookie" is not available on this server yet: 400 invalid_request',
+                "description": '"cookie": the tokens go into __Host- cookies and the answer is a CookieSession',
             },
         },
         ["username", "password"],
     ),
+    # -- cookie transport (SPEC 5): the tokens travel in cookies, the body carries the session's CSRF token
+    "CookieSession": _obj(
+        {
+            "session_id": _str(),
+            "csrf_token": _str(
+                description="Send it in X-CSRF-Token, with a same-origin Origin, on every state-changing request "
+                "authenticated by the cookie; it lasts as long as the session"
+            ),
+            "expires_in": _INT,
+            "acr": _str(),
+            "amr": _AMR,
+        },
+        closed=True,
+    ),
+    "AnySession": {"oneOf": [_ref("schemas", "Session"), _ref("schemas", "CookieSession")]},
+    # -- end of cookie transport
     "Refresh": _obj({"refresh_token": _str(max_len=8192)}),
     "Me": _obj(
         {**_strs("sub", "username", "session_id", "client_id", "acr"), "amr": _AMR, "auth_time": _TIME}, closed=True
@@ -174,6 +190,13 @@ _HEADERS: dict[str, Schema] = {
     "BasicChallenge": {"schema": _str(enum=['Basic realm="sessionward"']), "required": True},
     "RetryAfter": {"description": "Seconds to wait", "schema": _str(pattern="^[0-9]+$"), "required": True},
     "Allow": {"description": "The methods this path serves", "schema": _str(), "required": True},
+    "SetCookie": {
+        "description": "Cookie transport: __Host-sw-access (the access token, Max-Age its lifetime) and "
+        "__Host-sw-refresh (the refresh token, Max-Age the absolute timeout); HttpOnly; Secure; SameSite=Strict; "
+        "Path=/; no Domain. A logout expires both (Max-Age=0)",
+        "schema": _str(),
+    },
+    "ClearSiteData": {"description": "On logout", "schema": _str(enum=['"cache", "cookies", "storage"'])},
 }
 
 
@@ -213,6 +236,11 @@ _RESPONSES: dict[str, dict[str, Any]] = {
         WWW_Authenticate="BasicChallenge",
     ),
     "NotAdmin": _error("The caller is not an administrator", "forbidden"),
+    "CsrfRejected": _error(
+        "Cookie transport: a state-changing request without the session's X-CSRF-Token or a same-origin Origin "
+        "(or Sec-Fetch-Site: same-origin)",
+        "forbidden",
+    ),
     "MethodNotAllowed": _error("This path does not serve the request's method", "method_not_allowed", Allow="Allow"),
     "UnsupportedMediaType": _error("The body is not of the required media type", "unsupported_media_type"),
 }
@@ -231,7 +259,8 @@ def _status(**responses: Any) -> dict[str, Any]:
 def _op(summary: str, responses: dict[str, Any], *, auth: str | None = None, **more: Any) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, **more, "responses": responses}
     if auth is not None:
-        op["security"] = [{auth: []}]
+        # A bearer-authenticated operation also accepts the cookie transport's access cookie.
+        op["security"] = [{auth: []}, {"cookie": []}] if auth == "bearer" else [{auth: []}]
     return op
 
 
@@ -263,16 +292,24 @@ def _paths() -> dict[str, Any]:
     r415 = _ref("responses", "UnsupportedMediaType")
     r401 = _ref("responses", "InvalidToken")
     r403_admin = _ref("responses", "NotAdmin")
-    session = _ok("A session: tokens in the body", "Session", no_store=True)
+    r403_csrf = _ref("responses", "CsrfRejected")
+    any_session = {
+        "description": "A session: tokens in the body (token transport), or in cookies with the CSRF token in the "
+        "body (cookie transport)",
+        **_json(_ref("schemas", "AnySession")),
+        "headers": {"Cache-Control": _ref("headers", "NoStore"), "Set-Cookie": _ref("headers", "SetCookie")},
+    }
+    ended = {
+        "description": "Ended. A cookie-transport caller's cookies are expired",
+        "headers": {"Set-Cookie": _ref("headers", "SetCookie")},
+    }
     return {
         "/v1/sessions": {
             "post": _op(
                 "Log in: create a session",
                 _status(
-                    s201=session,
-                    s400=_error(
-                        "Malformed body, empty fields, unknown client_id or cookie transport", "invalid_request"
-                    ),
+                    s201=any_session,
+                    s400=_error("Malformed body, empty fields, unknown client_id or transport", "invalid_request"),
                     s401=_error("Wrong username or password (the same for an unknown user)", "invalid_credentials"),
                     s403=_error("The client's policy requires multi-factor authentication", "mfa_unavailable"),
                     s409=_error("A session limit is reached (on_session_limit = reject)", "session_limit", "conflict"),
@@ -288,32 +325,54 @@ def _paths() -> dict[str, Any]:
             ),
             "delete": _op(
                 "End the caller's other sessions, or all of them",
-                _status(s204=_ok("Ended"), s400=_error("'scope' is not others or all", "invalid_request"), s401=r401),
+                _status(
+                    s204=ended,
+                    s400=_error("'scope' is not others or all", "invalid_request"),
+                    s401=r401,
+                    s403=r403_csrf,
+                ),
                 auth="bearer",
                 parameters=[{"name": "scope", "in": "query", "required": True, "schema": _str(enum=["others", "all"])}],
             ),
         },
         "/v1/sessions/refresh": {
             "post": _op(
-                "Rotate a refresh token: new tokens for the same session",
+                "Rotate a refresh token: new tokens for the same session. In cookie transport: no body (or one "
+                "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin",
                 _status(
-                    s200=session,
+                    s200=any_session,
                     s400=r400,
                     s401=_error("The refresh token is invalid, expired, revoked or reused", "invalid_grant"),
+                    s403=r403_csrf,
                     s415=r415,
                 ),
                 requestBody=_body("Refresh"),
             )
         },
         "/v1/sessions/current": {
-            "delete": _op("Log out: end the current session", _status(s204=_ok("Ended"), s401=r401), auth="bearer")
+            "delete": _op(
+                "Log out: end the current session",
+                _status(
+                    s204={
+                        "description": "Ended; the browser is told to forget the session",
+                        "headers": {
+                            "Clear-Site-Data": _ref("headers", "ClearSiteData"),
+                            "Set-Cookie": _ref("headers", "SetCookie"),
+                        },
+                    },
+                    s401=r401,
+                    s403=r403_csrf,
+                ),
+                auth="bearer",
+            )
         },
         "/v1/sessions/{session_id}": {
             "delete": _op(
                 "End one of the caller's sessions",
                 _status(
-                    s204=_ok("Ended"),
+                    s204=ended,
                     s401=r401,
+                    s403=r403_csrf,
                     s404=_error("No such session of the caller's", "not_found"),
                 ),
                 auth="bearer",
@@ -331,10 +390,14 @@ def _paths() -> dict[str, Any]:
             "post": _op(
                 "Change the password: every earlier token dies, a fresh session is returned",
                 _status(
-                    s200=session,
+                    s200=any_session,
                     s400=_error("Malformed body, a bad new password, or the same one again", "invalid_request"),
                     s401=r401,
-                    s403=_error("The current password is wrong", "invalid_current_password"),
+                    s403=_error(
+                        "The current password is wrong, or (cookie transport) the CSRF proof is missing",
+                        "invalid_current_password",
+                        "forbidden",
+                    ),
                     s415=r415,
                 ),
                 auth="bearer",
@@ -370,6 +433,37 @@ def _paths() -> dict[str, Any]:
         "/v1/oauth/introspect": {
             "post": _oauth("RFC 7662 introspection", _ok("The token's state", "Introspection", no_store=True))
         },
+        "/v1/revocations/stream": {
+            "get": _op(
+                "The revocation feed for relying applications (Server-Sent Events)",
+                _status(
+                    s200={
+                        "description": (
+                            "An endless text/event-stream. Each ended session or moved user epoch is an event "
+                            '`id: <seq>`, `event: revocation`, `data:` {"kind": "sid", "sid", "until"} '
+                            "(reject the session's tokens until `until`, seconds since the epoch) or "
+                            '{"kind": "epoch", "sub", "epoch"} (reject the user\'s tokens with iat < epoch). '
+                            "A `: ping` comment follows every successful poll of the store at least every 250 ms; "
+                            "the first one ends the backlog. Without Last-Event-ID the backlog is every entry that "
+                            "still matters; with it, the entries after that id"
+                        ),
+                        "content": {"text/event-stream": {"schema": _str()}},
+                        "headers": {"Cache-Control": _ref("headers", "NoStore")},
+                    },
+                    s401=_ref("responses", "InvalidClient"),
+                ),
+                auth="basic",
+                parameters=[
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": _str(pattern="^[0-9]{1,19}$"),
+                        "description": "Resume after this event id; a missing or unusable id resends all that matters",
+                    }
+                ],
+            )
+        },
         "/.well-known/openid-configuration": {"get": _op("Discovery", _status(s200=_ok("Metadata", "Discovery")))},
         "/.well-known/jwks.json": {"get": _op("Public signing keys", _status(s200=_ok("The keys", "Jwks")))},
         "/openapi.json": {"get": _op("This document", _status(s200=_ok("OpenAPI 3.1", "OpenApi")))},
@@ -396,6 +490,13 @@ def openapi_document(issuer: str) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "basic": {"type": "http", "scheme": "basic", "description": "A client id and its client_secret"},
+                "cookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-sw-access",
+                    "description": "Cookie transport (login with transport cookie). Used only without an "
+                    "Authorization header; state-changing requests also need X-CSRF-Token and a same-origin Origin",
+                },
             },
             "schemas": copy.deepcopy(_SCHEMAS),
             "headers": copy.deepcopy(_HEADERS),

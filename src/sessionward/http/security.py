@@ -11,6 +11,19 @@ _ALWAYS = [
     (b"x-frame-options", b"DENY"),
 ]
 _NO_STORE = (b"cache-control", b"no-store")
+# -- the pages for people (http/pages/): no script at all, styles and images from 'self' only, forms post only
+# to 'self', never framed. Their answers carry personal data and CSRF tokens: never cached.
+_PAGE_CSP = (
+    b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_PAGE_HEADERS = [(b"content-security-policy", _PAGE_CSP), (b"cross-origin-opener-policy", b"same-origin")]
+
+
+def is_page_path(path: str) -> bool:
+    return path == "/" or path.startswith(("/account/", "/static/"))
+
+
+# -- end of page headers
 
 
 class SecurityHeaders:
@@ -24,6 +37,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         no_store = scope["path"].startswith("/v1/")
+        is_page = is_page_path(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -31,6 +45,8 @@ class SecurityHeaders:
                 headers.extend(_ALWAYS)
                 if no_store and not any(h[0].lower() == b"cache-control" for h in headers):
                     headers.append(_NO_STORE)
+                if is_page:
+                    headers.extend(_PAGE_HEADERS)
                 message["headers"] = headers
             await send(message)
 

@@ -6,11 +6,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionward.errors import InvalidRequest, InvalidToken
+from sessionward.errors import InvalidGrant, InvalidRequest, InvalidToken
+from sessionward.http import csrf
 from sessionward.http.body import json_body
 from sessionward.http.context import client_ip, principal, rfc3339, services
+from sessionward.http.cookies import (
+    authenticated_by_cookie,
+    cookie_session_answer,
+    expire_session_cookies,
+    refresh_cookie,
+)
 from sessionward.services.auth import LoginRequest
-from sessionward.services.tokens import IssuedSession
+from sessionward.services.tokens import IssuedSession, refresh_token_hash
 
 TOKEN_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -40,8 +47,6 @@ async def login(request: Request) -> Response:
     client_id = body.string("client_id", required=False, default="web", max_len=64)
     revoke_others = body.boolean("revoke_other_sessions")
     transport = body.choice("transport", ("token", "cookie"), "token")
-    if transport == "cookie":
-        raise InvalidRequest("the cookie transport is not available on this server yet")
     if not username or not password:
         raise InvalidRequest("'username' and 'password' must not be empty")
     svc = services(request)
@@ -50,11 +55,48 @@ async def login(request: Request) -> Response:
             username, password, client_id, client_ip(request), request.headers.get("user-agent", ""), revoke_others
         )
     )
+    if transport == "cookie":
+        return _cookie_answer(request, issued, 201)
     return session_answer(issued, 201)
 
 
+# -- cookie transport (SPEC 5; http/cookies.py, http/csrf.py) -------------------------------------------------------
+
+
+def _cookie_answer(request: Request, issued: IssuedSession, status: int) -> Response:
+    svc = services(request)
+    policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
+    return cookie_session_answer(issued, csrf.csrf_token(issued.session), policy, status)
+
+
+async def _cookie_refresh(request: Request, token: str) -> Response:
+    """Rotates the refresh cookie, under the same grace rule as a refresh token in a body. State-changing: the
+    request must come from our origin with the session's CSRF token."""
+    svc = services(request)
+    found = await svc.store.get_refresh_and_session(refresh_token_hash(token))
+    session = found[1] if found else None
+    if session is None:
+        raise InvalidGrant("the refresh token is invalid, expired or revoked")
+    now = svc.clock.now()
+    await csrf.check(
+        svc.store, request, svc.settings.server.issuer_url, session, request.headers.get(csrf.CSRF_HEADER), now
+    )
+    return _cookie_answer(request, await svc.sessions.refresh(token), 200)
+
+
+# -- end of cookie transport -----------------------------------------------------------------------------------------
+
+
 async def refresh(request: Request) -> Response:
+    cookie = refresh_cookie(request)  # cookie transport: no body (or one without refresh_token), the cookie
+    if cookie is not None and request.headers.get("content-type") is None:
+        async for chunk in request.stream():
+            if chunk:
+                raise InvalidRequest("a refresh in cookie transport has no body")
+        return await _cookie_refresh(request, cookie)
     body = await json_body(request)
+    if cookie is not None and body.string("refresh_token", required=False, max_len=8192) == "":
+        return await _cookie_refresh(request, cookie)
     token = body.string("refresh_token", max_len=8192)
     issued = await services(request).sessions.refresh(token)
     return session_answer(issued, 200)
@@ -104,14 +146,19 @@ async def list_sessions(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     claims = await principal(request)
     await services(request).sessions.end_own(claims.sub, claims.sid, claims.sid, "logout")
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    expire_session_cookies(response, clear_site_data=True)  # SPEC 5: whatever the transport, the browser forgets
+    return response
 
 
 async def end_one(request: Request) -> Response:
     claims = await principal(request)
     sid = request.path_params["session_id"]
     await services(request).sessions.end_own(claims.sub, claims.sid, sid, "revoked")
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    if sid == claims.sid and authenticated_by_cookie(request):
+        expire_session_cookies(response, clear_site_data=True)
+    return response
 
 
 async def end_many(request: Request) -> Response:
@@ -123,7 +170,10 @@ async def end_many(request: Request) -> Response:
         await services(request).sessions.end_scope(claims.sub, claims.sid, "all")
     else:
         raise InvalidRequest("'scope' must be 'others' or 'all'")
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    if scope == "all" and authenticated_by_cookie(request):
+        expire_session_cookies(response, clear_site_data=True)
+    return response
 
 
 async def change_password(request: Request) -> Response:
@@ -138,6 +188,8 @@ async def change_password(request: Request) -> Response:
     issued = await svc.sessions.change_password(
         claims.sub, session, current, new, client_ip(request), request.headers.get("user-agent", "")
     )
+    if authenticated_by_cookie(request):
+        return _cookie_answer(request, issued, 200)
     return session_answer(issued, 200)
 
 
