@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,15 +22,21 @@ def _skip_or_fail(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+def postgres() -> Iterator[PostgresCluster]:
     reason = unavailable_reason()
     if reason:
         _skip_or_fail(reason)
-    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
-    cluster.init()
-    cluster.start()
-    yield cluster
-    cluster.stop("immediate")
+    # Outside pytest's own temp folder, which only root may enter: the cluster runs as the postgres user.
+    workdir = Path(tempfile.mkdtemp(prefix="sessionward-pg-"))
+    workdir.chmod(0o755)
+    cluster = PostgresCluster(workdir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+        cluster.stop("immediate")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
