@@ -34,6 +34,8 @@ __all__ = [
     "parse_duration",
     "redact_url",
     "redacted_toml",
+    "shipped_clients",
+    "shipped_policies",
 ]
 
 ENV_PREFIX: Final = "SESSIONWARD_"
@@ -214,6 +216,9 @@ class TokenSettings:
     algorithm: Literal["ES256", "RS256"] = _key("ES256", "choice", choices=("ES256", "RS256"))
     audience: str = _key("sessionward", "str", required=True)
     leeway: float = _key(5.0, "duration", low=0.0, high=300.0)
+    # DPoP (RFC 9449): how old a proof's iat may be, and whether every proof must carry the server's nonce.
+    dpop_max_age: float = _key(60.0, "duration", low=1.0, high=600.0)
+    dpop_nonce: bool = _key(False, "bool")
 
     def __post_init__(self) -> None:
         _validate(self, "tokens")
@@ -298,11 +303,54 @@ class LoginSettings:
             )
 
 
+# Strict policies shipped in the default configuration (README, "Policies"): multi-factor login, short idle and
+# absolute timeouts, and a second factor checked within step_up_max_age for each sensitive operation. A
+# configuration file or the environment changes any of their keys; the keys it leaves alone keep these values.
+SHIPPED_POLICIES: Final[Mapping[str, Mapping[str, Any]]] = types.MappingProxyType(
+    {
+        "admin": {
+            "access_token_ttl": "2m",
+            "idle_timeout": "10m",
+            "absolute_timeout": "8h",
+            "max_sessions_per_user": 3,
+            "require_mfa": True,
+            "step_up_max_age": "5m",
+        },
+        "financial": {
+            "access_token_ttl": "2m",
+            "idle_timeout": "10m",
+            "absolute_timeout": "2h",
+            "max_sessions_per_user": 3,
+            "require_mfa": True,
+            "step_up_max_age": "2m",
+        },
+    }
+)
+SHIPPED_CLIENTS: Final[Mapping[str, Mapping[str, Any]]] = types.MappingProxyType(
+    {"admin-console": {"policy": "admin"}, "payments": {"policy": "financial"}}
+)
+
+
+def shipped_policies() -> dict[str, PolicySettings]:
+    """The policies of the default configuration: "default" and the strict ones."""
+    shipped = {
+        name: _build(PolicySettings, values, f"policies.{name}", name=name) for name, values in SHIPPED_POLICIES.items()
+    }
+    return {"default": PolicySettings("default"), **shipped}
+
+
+def shipped_clients() -> dict[str, ClientSettings]:
+    """The clients of the default configuration: "web" and those naming the strict policies."""
+    shipped = {c: _build(ClientSettings, values, f"clients.{c}", client_id=c) for c, values in SHIPPED_CLIENTS.items()}
+    return {"web": ClientSettings("web"), **shipped}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
+    # Settings() alone is the minimal configuration; load_settings() adds the shipped strict policies and clients.
     policies: Mapping[str, PolicySettings] = field(default_factory=lambda: {"default": PolicySettings("default")})
     clients: Mapping[str, ClientSettings] = field(default_factory=lambda: {"web": ClientSettings("web")})
     passwords: PasswordSettings = field(default_factory=PasswordSettings)
@@ -454,8 +502,12 @@ def load_settings(
         if value is not None:
             raw.setdefault(section, {})[key] = value
     sections = {name: _build(cls, raw.get(name, {}), name) for name, cls in _SECTIONS.items()}
-    policies = {"default": {}, **raw.get("policies", {})}
-    clients = {"web": {}, **raw.get("clients", {})}
+    policies: dict[str, dict[str, Any]] = {"default": {}, **{n: dict(v) for n, v in SHIPPED_POLICIES.items()}}
+    for name, values in raw.get("policies", {}).items():
+        policies[name] = {**policies.get(name, {}), **values}
+    clients: dict[str, dict[str, Any]] = {"web": {}, **{c: dict(v) for c, v in SHIPPED_CLIENTS.items()}}
+    for client_id, values in raw.get("clients", {}).items():
+        clients[client_id] = {**clients.get(client_id, {}), **values}
     return Settings(
         server=sections["server"],
         storage=sections["storage"],

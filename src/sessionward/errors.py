@@ -79,8 +79,39 @@ class NotReady(SessionwardError):
     code = "not_ready"
 
 
-class MfaUnavailable(SessionwardError):
-    code = "mfa_unavailable"
+class MfaRequired(SessionwardError):
+    """The password was right; a second factor must follow, with this single-use `mfa_token`."""
+
+    code = "mfa_required"
+
+    def __init__(self, mfa_token: str, methods: tuple[str, ...], expires_in: int) -> None:
+        super().__init__("a second factor is required: POST /v1/sessions/mfa with the mfa_token")
+        self.mfa_token = mfa_token
+        self.methods = methods
+        self.expires_in = expires_in
+
+
+class InvalidMfa(SessionwardError):
+    """A wrong, reused or expired second factor, or an unknown, used or expired mfa_token: one opaque answer."""
+
+    code = "invalid_mfa"
+
+
+class MfaEnrollmentRequired(SessionwardError):
+    """The client's policy demands a second factor and the user has none enrolled."""
+
+    code = "mfa_enrollment_required"
+
+
+class InsufficientAuthentication(SessionwardError):
+    """The caller's session lacks the assurance an operation needs (RFC 9470): `acr_values` and/or `max_age`."""
+
+    code = "insufficient_user_authentication"
+
+    def __init__(self, acr_values: str | None, max_age: int | None, description: str) -> None:
+        super().__init__(description)
+        self.acr_values = acr_values
+        self.max_age = max_age
 
 
 class WrongPassword(SessionwardError):
@@ -93,3 +124,26 @@ class Unavailable(SessionwardError):
     """A store this request needs cannot be reached: fail closed, and say it is temporary."""
 
     code = "temporarily_unavailable"
+
+
+class InvalidDpopProof(SessionwardError):
+    """A DPoP proof (RFC 9449) we will not accept; `reason` is for the audit log only. `at_token_endpoint`: the
+    proof came with a sign-in or refresh (answered 400) rather than with an access token (401)."""
+
+    code = "invalid_dpop_proof"
+
+    def __init__(self, reason: str, at_token_endpoint: bool = False) -> None:
+        super().__init__("the DPoP proof is missing or invalid")
+        self.reason = reason
+        self.at_token_endpoint = at_token_endpoint
+
+
+class UseDpopNonce(InvalidDpopProof):
+    """The proof lacks the server's current nonce: retry with the one in the `DPoP-Nonce` header."""
+
+    code = "use_dpop_nonce"
+
+    def __init__(self, nonce: str, at_token_endpoint: bool = False) -> None:
+        super().__init__("use_dpop_nonce", at_token_endpoint)
+        self.description = "the DPoP proof must carry the server's nonce (DPoP-Nonce header)"
+        self.nonce = nonce

@@ -24,6 +24,8 @@ from sessionward.config import (
     parse_duration,
     redact_url,
     redacted_toml,
+    shipped_clients,
+    shipped_policies,
 )
 from sessionward.durations import MAX_DURATION
 from sessionward.errors import ConfigError
@@ -105,19 +107,23 @@ def config_error(tmp_path: Path, text: str = "", environ: dict[str, str] | None 
 
 def test_defaults_match_the_spec() -> None:
     settings = load_settings(environ={})
-    assert settings == Settings()
+    assert settings == Settings(policies=shipped_policies(), clients=shipped_clients())
     assert settings.server == ServerSettings("127.0.0.1", 8443, "", "", "")
     assert settings.server.issuer_url == "https://127.0.0.1:8443"
     assert settings.storage == StorageSettings(".sessionward", "", "")
     assert (settings.storage.pool_size, settings.storage.redis_pool_size) == (10, 50)
     assert settings.tokens == TokenSettings("ES256", "sessionward", 5.0)
-    assert list(settings.policies) == ["default"]
+    assert list(settings.policies) == ["default", "admin", "financial"]
     default = settings.policies["default"]
     assert (default.access_token_ttl, default.idle_timeout, default.absolute_timeout) == (300, 1800, 43200)
     assert (default.refresh_grace, default.step_up_max_age) == (30, 300)
     assert (default.max_sessions_per_user, default.max_sessions_per_ip) == (10, 100)
     assert (default.on_session_limit, default.require_mfa) == ("reject", False)
-    assert settings.clients == {"web": ClientSettings("web", "default", "")}
+    assert settings.clients == {
+        "web": ClientSettings("web", "default", ""),
+        "admin-console": ClientSettings("admin-console", "admin", ""),
+        "payments": ClientSettings("payments", "financial", ""),
+    }
     assert settings.passwords == PasswordSettings(3, 65536, 4)
     assert settings.login == LoginSettings(100, 10, 300, 900.0)
     assert settings.policy_for_client("web") is default
@@ -150,7 +156,8 @@ def test_every_key_set_in_toml_is_read_back(tmp_path: Path) -> None:
     admin = settings.policies["admin"]
     assert (admin.access_token_ttl, admin.idle_timeout, admin.absolute_timeout) == (0.75, 90.0, 5400.0)
     assert admin.refresh_grace == 30.0
-    assert admin.max_sessions_per_user == 10
+    assert admin.max_sessions_per_user == 3  # the shipped admin policy's, which the file leaves alone
+    assert admin.require_mfa is True
     assert settings.clients["web"] == ClientSettings("web", "admin", "webs3cret-value")
     assert settings.clients["mobile-app"] == ClientSettings("mobile-app", "default", "")
     assert settings.policy_for_client("web") is admin
@@ -160,10 +167,42 @@ def test_every_key_set_in_toml_is_read_back(tmp_path: Path) -> None:
     assert settings.max_access_token_ttl == 120.0
 
 
+def test_strict_policies_are_shipped_and_their_clients_name_them() -> None:
+    settings = load_settings(environ={})
+    admin, financial = settings.policies["admin"], settings.policies["financial"]
+    assert admin == PolicySettings(
+        "admin",
+        access_token_ttl=120.0,
+        idle_timeout=600.0,
+        absolute_timeout=8 * 3600.0,
+        max_sessions_per_user=3,
+        require_mfa=True,
+        step_up_max_age=300.0,
+    )
+    assert financial == PolicySettings(
+        "financial",
+        access_token_ttl=120.0,
+        idle_timeout=600.0,
+        absolute_timeout=2 * 3600.0,
+        max_sessions_per_user=3,
+        require_mfa=True,
+        step_up_max_age=120.0,
+    )
+    assert settings.policy_for_client("admin-console") is admin
+    assert settings.policy_for_client("payments") is financial
+
+
+def test_a_shipped_policy_keeps_the_keys_a_file_leaves_alone(tmp_path: Path) -> None:
+    settings = load_toml(tmp_path, '[policies.admin]\nidle_timeout = "5m"\n[clients.payments]\npolicy = "admin"\n')
+    admin = settings.policies["admin"]
+    assert (admin.idle_timeout, admin.require_mfa, admin.step_up_max_age) == (300.0, True, 300.0)
+    assert settings.policy_for_client("payments") is admin
+
+
 def test_web_client_and_default_policy_always_exist(tmp_path: Path) -> None:
     settings = load_toml(tmp_path, '[policies.admin]\nidle_timeout = "10m"\n[clients.cli]\npolicy = "admin"\n')
-    assert set(settings.policies) == {"default", "admin"}
-    assert set(settings.clients) == {"web", "cli"}
+    assert set(settings.policies) == {"default", "admin", "financial"}
+    assert set(settings.clients) == {"web", "cli", "admin-console", "payments"}
     assert settings.clients["web"].policy == "default"
 
 
@@ -254,7 +293,7 @@ def test_environment_creates_and_extends_named_tables(tmp_path: Path) -> None:
 
 def test_environment_without_double_underscore_is_ignored() -> None:
     settings = load_settings(environ={"SESSIONWARD_DEBUG": "1", "SESSIONWARD_PORT": "1", "OTHER__X": "y"})
-    assert settings == Settings()
+    assert settings == load_settings(environ={})
 
 
 @pytest.mark.parametrize(
@@ -407,7 +446,7 @@ BAD_VALUES = [
     ('[policies."-x"]\nidle_timeout = "1m"', "policies.-x"),
     (f'[policies.{"a" * 65}]\nidle_timeout = "1m"', f"policies.{'a' * 65}"),
     ('[clients."Web App"]\npolicy = "default"', "clients.Web App"),
-    ('[clients.web]\npolicy = "admin"', "clients.web.policy"),
+    ('[clients.web]\npolicy = "nosuch"', "clients.web.policy"),
     ('[clients.cli]\npolicy = "Default"', "clients.cli.policy"),
     ("[clients.web]\nclient_secret = 42", "clients.web.client_secret"),
     ("[passwords]\ntime_cost = 0", "passwords.time_cost"),
@@ -546,7 +585,7 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
 
 
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
-    assert load_toml(tmp_path, "") == Settings()
+    assert load_toml(tmp_path, "") == Settings(policies=shipped_policies(), clients=shipped_clients())
 
 
 # --- redaction --------------------------------------------------------------------------------------------
@@ -583,7 +622,7 @@ def test_redacted_toml_parses_back_to_the_same_settings(tmp_path: Path) -> None:
     assert reloaded.policies == settings.policies
     assert (reloaded.server, reloaded.tokens) == (settings.server, settings.tokens)
     assert (reloaded.passwords, reloaded.login) == (settings.passwords, settings.login)
-    defaults = Settings()
+    defaults = load_settings(environ={})
     assert load_settings(write(tmp_path, redacted_toml(defaults)), environ={}) == defaults
 
 
@@ -645,8 +684,9 @@ def test_settings_are_frozen(obj: object, name: str) -> None:
 
 
 def test_settings_are_hashable_values(tmp_path: Path) -> None:
-    assert hash(load_settings(environ={})) == hash(Settings())
-    assert len({load_toml(tmp_path, FULL_TOML), load_toml(tmp_path, FULL_TOML), Settings()}) == 2
+    defaults = Settings(policies=shipped_policies(), clients=shipped_clients())
+    assert hash(load_settings(environ={})) == hash(defaults)
+    assert len({load_toml(tmp_path, FULL_TOML), load_toml(tmp_path, FULL_TOML), defaults}) == 2
 
 
 def test_policy_and_client_maps_are_read_only() -> None:

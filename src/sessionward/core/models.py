@@ -38,6 +38,10 @@ class Session:
     # The refresh-token family: a random prefix every refresh token of this session carries, so a token of
     # any earlier generation is recognised as this session's (reuse) without storing every hash.
     family: str = field(default="", repr=False)
+    # When a second factor was last verified for this session (an MFA login or a step-up); None: never.
+    mfa_at: float | None = None
+    # The RFC 7638 thumbprint of the DPoP key the session is bound to (RFC 9449); None: bearer tokens.
+    dpop_jkt: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +74,33 @@ class StoredKey:
     created_at: float
     state: str
     verify_until: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """A user's TOTP factor: the confirmed secret, a secret awaiting confirmation, and the newest time step
+    accepted (a code is accepted once: only steps after it verify)."""
+
+    user_id: str
+    secret: str | None = field(repr=False)
+    pending_secret: str | None = field(repr=False)
+    last_step: int
+    confirmed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MfaChallenge:
+    """The second step of one login: the password was right; `token_hash` names it (the token only hashed)."""
+
+    token_hash: str = field(repr=False)
+    user_id: str
+    client_id: str
+    ip: str
+    user_agent: str
+    revoke_others: bool
+    # SHA-256 of the password hash the first step verified: a password change in between voids the challenge.
+    password_digest: str = field(repr=False)
+    created_at: float
+    expires_at: float
+    failures: int = 0
+    state: Literal["pending", "used", "burned"] = "pending"

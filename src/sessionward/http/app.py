@@ -16,7 +16,7 @@ from sessionward.config import Settings
 from sessionward.errors import SessionwardError
 from sessionward.http import pages
 from sessionward.http.errors import infrastructure_errors, on_domain_error, on_http_error, on_infrastructure_error
-from sessionward.http.routes import admin, discovery, oauth, revocations, sessions
+from sessionward.http.routes import admin, discovery, mfa, oauth, revocations, sessions
 from sessionward.http.security import SecurityHeaders
 from sessionward.services.container import Services, open_services
 
@@ -104,7 +104,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 await svc.close()
 
     return Starlette(
-        routes=[*discovery.routes, *sessions.routes, *admin.routes, *oauth.routes, *revocations.routes, *pages.routes],
+        routes=[
+            *discovery.routes,
+            *mfa.routes,
+            *sessions.routes,
+            *admin.routes,
+            *oauth.routes,
+            *revocations.routes,
+            *pages.routes,
+        ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             SessionwardError: on_domain_error,

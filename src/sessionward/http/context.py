@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from sessionward.crypto.jwt import AccessClaims
+from sessionward.errors import InvalidDpopProof
 from sessionward.http import csrf
 from sessionward.http.cookies import access_cookie, authenticated_by_cookie
 from sessionward.services.container import Services
+from sessionward.services.dpop import DpopRequest
 
 
 def services(request: Request) -> Services:
@@ -34,7 +36,28 @@ async def principal(request: Request) -> AccessClaims:
             await csrf.check(svc.store, request, svc.settings.server.issuer_url, session, given, now)
         return claims
     # -- end of cookie transport
-    return await svc.tokens.authenticate(request.headers.get("authorization"), svc.clock.now(), client_ip(request))
+    return await svc.tokens.authenticate(
+        request.headers.get("authorization"), svc.clock.now(), client_ip(request), dpop_request(request)
+    )
+
+
+def dpop_request(request: Request) -> DpopRequest:
+    """The request's `DPoP` proofs and its method and URL as the issuer names it (RFC 9449 section 4.3: htu
+    is compared without query and fragment; the issuer, not the Host header, names the server)."""
+    url = services(request).settings.server.issuer_url + request.url.path
+    return DpopRequest(tuple(request.headers.getlist("dpop")), request.method, url)
+
+
+async def token_endpoint_dpop(request: Request) -> str | None:
+    """The key thumbprint of the valid DPoP proof sent to a sign-in or refresh endpoint; None without one."""
+    found = dpop_request(request)
+    svc = services(request)
+    if not found.proofs:
+        return None
+    if svc.dpop is None:  # never accept a proof unchecked, nor issue bearer tokens to a client that asked for DPoP
+        raise InvalidDpopProof("dpop_unavailable", at_token_endpoint=True)
+    proof = await svc.dpop.check(found, svc.clock.now(), at_token_endpoint=True)
+    return proof.jkt
 
 
 def rfc3339(ts: float) -> str:

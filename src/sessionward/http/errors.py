@@ -8,7 +8,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sessionward.errors import InvalidClient, InvalidToken, SessionwardError, TooManyAttempts
+from sessionward.core.assurance import challenge
+from sessionward.crypto.dpop import DPOP_ALGORITHMS
+from sessionward.errors import (
+    InsufficientAuthentication,
+    InvalidClient,
+    InvalidDpopProof,
+    InvalidToken,
+    MfaRequired,
+    SessionwardError,
+    TooManyAttempts,
+)
 
 log = logging.getLogger("sessionward")
 
@@ -18,7 +28,12 @@ STATUS = {
     "invalid_credentials": 401,
     "invalid_grant": 401,
     "invalid_token": 401,
-    "mfa_unavailable": 403,
+    "invalid_dpop_proof": 401,  # 400 at the token endpoints (RFC 9449 sections 5 and 7.1)
+    "use_dpop_nonce": 401,
+    "mfa_required": 401,
+    "invalid_mfa": 401,
+    "insufficient_user_authentication": 401,
+    "mfa_enrollment_required": 403,
     "invalid_current_password": 403,
     "forbidden": 403,
     "not_found": 404,
@@ -31,9 +46,15 @@ STATUS = {
 }
 
 
-def error_response(code: str, description: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    code: str,
+    description: str,
+    status: int,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> Response:
     return JSONResponse(
-        {"error": code, "error_description": description},
+        {"error": code, "error_description": description, **(extra or {})},
         status_code=status,
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
@@ -48,7 +69,21 @@ async def on_domain_error(_request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = 'Basic realm="sessionward"'
     if isinstance(exc, TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after)
-    return error_response(exc.code, exc.description, STATUS.get(exc.code, 400), headers)
+    status = STATUS.get(exc.code, 400)
+    if isinstance(exc, InvalidDpopProof):
+        nonce = getattr(exc, "nonce", None)
+        if nonce is not None:
+            headers["DPoP-Nonce"] = nonce
+        if exc.at_token_endpoint:
+            status = 400
+        else:
+            headers["WWW-Authenticate"] = f'DPoP error="{exc.code}", algs="{" ".join(DPOP_ALGORITHMS)}"'
+    extra: dict[str, object] = {}
+    if isinstance(exc, InsufficientAuthentication):
+        headers["WWW-Authenticate"] = challenge(exc.acr_values, exc.max_age)[1]
+    if isinstance(exc, MfaRequired):
+        extra = {"mfa_token": exc.mfa_token, "methods": list(exc.methods), "expires_in": exc.expires_in}
+    return error_response(exc.code, exc.description, status, headers, extra)
 
 
 async def on_http_error(_request: Request, exc: Exception) -> Response:

@@ -61,7 +61,7 @@ _SCHEMAS: dict[str, Schema] = {
         {
             "session_id": _str(),
             "access_token": _str(description="A JWT (RFC 9068), typ at+jwt"),
-            "token_type": _str(enum=["Bearer"]),
+            "token_type": _str(enum=["Bearer", "DPoP"], description="DPoP: bound to the key of the sign-in proof"),
             "expires_in": _INT,
             "refresh_token": _str(description="Opaque; rotated on every refresh"),
             "refresh_expires_in": _INT,
@@ -137,7 +137,7 @@ _SCHEMAS: dict[str, Schema] = {
                 **_obj(
                     {
                         "active": {"const": True},
-                        "token_type": _str(enum=["Bearer", "refresh_token"]),
+                        "token_type": _str(enum=["Bearer", "DPoP", "refresh_token"]),
                         **_strs("sub", "sid", "client_id", "iss", "aud", "jti", "acr", "username"),
                         **{claim: _INT for claim in ("iat", "exp", "nbf", "auth_time")},
                         "amr": _AMR,
@@ -181,13 +181,83 @@ _SCHEMAS: dict[str, Schema] = {
         ["issuer", "jwks_uri", "revocation_endpoint", "introspection_endpoint"],
     ),
     "Status": _obj({"status": _str(enum=["ok", "ready"])}, closed=True),
+    # -- second factors
+    "MfaRequired": _obj(
+        {
+            "error": _str(enum=["mfa_required"]),
+            "error_description": _str(),
+            "mfa_token": _str(description="Single-use, bound to this password step (user, client, address)"),
+            "methods": {"type": "array", "items": _str(enum=["totp", "recovery_code"])},
+            "expires_in": {**_INT, "description": "Seconds the mfa_token stays usable (300)"},
+        },
+        closed=True,
+    ),
+    "MfaStep": _obj(
+        {
+            "mfa_token": _str(1, 128),
+            "method": _str(enum=["totp", "recovery_code"]),
+            "code": _str(
+                1, 64, description="A 6-digit TOTP code, or a recovery code (case, dashes and spaces do not matter)"
+            ),
+            "transport": {**_OPTIONAL_STR, "enum": ["token", "cookie", None], "default": "token"},
+        },
+        ["mfa_token", "method", "code"],
+    ),
+    "StepUp": _obj(
+        {"method": _str(enum=["totp", "recovery_code"]), "code": _str(1, 64)},
+    ),
+    "TotpEnrolment": _obj(
+        {
+            "secret": _str(description="Base32; shown this once. Confirm it with a code to turn the factor on"),
+            "otpauth_uri": _str(description="otpauth://totp/... for an authenticator app's QR code"),
+        },
+        closed=True,
+    ),
+    "TotpConfirm": _obj({"code": _str(1, 16, description="A current 6-digit code of the new secret")}),
+    "RecoveryCodes": _obj(
+        {"recovery_codes": {**_STRINGS, "description": "Ten single-use codes, shown this once"}}, closed=True
+    ),
     "OpenApi": _obj({"openapi": _str(), "info": {"type": "object"}, "paths": {"type": "object"}}),
 }
 
 _HEADERS: dict[str, Schema] = {
     "NoStore": {"description": "Token-bearing and API answers are never cached", "schema": _str(enum=["no-store"])},
-    "BearerChallenge": {"schema": _str(enum=['Bearer error="invalid_token"']), "required": True},
+    "BearerChallenge": {
+        "description": 'Bearer error="invalid_token"; for a DPoP-bound token presented with the DPoP scheme and a '
+        'bad or missing proof, DPoP error="invalid_dpop_proof" or DPoP error="use_dpop_nonce" (RFC 9449 7.1)',
+        "schema": {
+            "oneOf": [
+                _str(enum=['Bearer error="invalid_token"']),
+                _str(pattern='^DPoP error="(invalid_dpop_proof|use_dpop_nonce)"'),
+            ]
+        },
+        "required": True,
+    },
+    "MaybeBearerChallenge": {
+        "description": "With invalid_token or insufficient_user_authentication (as BearerOrStepUpChallenge); "
+        "absent with the other codes",
+        "schema": {
+            "oneOf": [
+                _str(enum=['Bearer error="invalid_token"']),
+                _str(pattern='^Bearer error="insufficient_user_authentication", error_description="[^"]*"'),
+            ]
+        },
+    },
+    "DpopNonce": {
+        "description": "The nonce to put in the next DPoP proofs (with the error use_dpop_nonce)",
+        "schema": _str(),
+    },
     "BasicChallenge": {"schema": _str(enum=['Basic realm="sessionward"']), "required": True},
+    "BearerOrStepUpChallenge": {
+        "description": "invalid_token, or the RFC 9470 challenge naming acr_values and max_age the operation needs",
+        "schema": {
+            "oneOf": [
+                _str(enum=['Bearer error="invalid_token"']),
+                _str(pattern='^Bearer error="insufficient_user_authentication", error_description="[^"]*"'),
+            ]
+        },
+        "required": True,
+    },
     "RetryAfter": {"description": "Seconds to wait", "schema": _str(pattern="^[0-9]+$"), "required": True},
     "Allow": {"description": "The methods this path serves", "schema": _str(), "required": True},
     "SetCookie": {
@@ -228,7 +298,13 @@ def _error(description: str, *codes: str, **headers: str) -> dict[str, Any]:
 _RESPONSES: dict[str, dict[str, Any]] = {
     "InvalidRequest": _error("The request is malformed or a field is missing, mistyped or too long", "invalid_request"),
     "InvalidToken": _error(
-        "The access token is missing, invalid, expired or revoked", "invalid_token", WWW_Authenticate="BearerChallenge"
+        "The access token is missing, invalid, expired or revoked; or, for a DPoP-bound token, the DPoP proof is "
+        "missing, invalid, replayed, by another key, or lacks the server's nonce",
+        "invalid_token",
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
+        WWW_Authenticate="BearerChallenge",
+        DPoP_Nonce="DpopNonce",
     ),
     "InvalidClient": _error(
         "Client authentication (HTTP Basic, a client with a secret) failed",
@@ -236,6 +312,13 @@ _RESPONSES: dict[str, dict[str, Any]] = {
         WWW_Authenticate="BasicChallenge",
     ),
     "NotAdmin": _error("The caller is not an administrator", "forbidden"),
+    "InvalidTokenOrStepUp": _error(
+        "The access token is missing, invalid, expired or revoked; or (insufficient_user_authentication) the "
+        "session lacks a second factor checked recently enough: step up (POST /v1/sessions/step-up) and retry",
+        "invalid_token",
+        "insufficient_user_authentication",
+        WWW_Authenticate="BearerOrStepUpChallenge",
+    ),
     "CsrfRejected": _error(
         "Cookie transport: a state-changing request without the session's X-CSRF-Token or a same-origin Origin "
         "(or Sec-Fetch-Site: same-origin)",
@@ -256,11 +339,23 @@ def _status(**responses: Any) -> dict[str, Any]:
 # -- operations ----------------------------------------------------------------------------------------------------
 
 
+_DPOP_PARAMETER: dict[str, Any] = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "schema": _str(max_len=8192),
+    "description": "A DPoP proof (RFC 9449) for this method and URL. At sign-in and refresh it binds the session's "
+    "tokens to its key; with `Authorization: DPoP <token>` it proves possession (with ath)",
+}
+
+
 def _op(summary: str, responses: dict[str, Any], *, auth: str | None = None, **more: Any) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, **more, "responses": responses}
     if auth is not None:
-        # A bearer-authenticated operation also accepts the cookie transport's access cookie.
-        op["security"] = [{auth: []}, {"cookie": []}] if auth == "bearer" else [{auth: []}]
+        # A bearer-authenticated operation also accepts the cookie transport's access cookie, and DPoP-bound tokens.
+        op["security"] = [{auth: []}, {"dpop": []}, {"cookie": []}] if auth == "bearer" else [{auth: []}]
+        if auth == "bearer":
+            op["parameters"] = [*op.get("parameters", []), _DPOP_PARAMETER]
     return op
 
 
@@ -291,6 +386,8 @@ def _paths() -> dict[str, Any]:
     r400 = _ref("responses", "InvalidRequest")
     r415 = _ref("responses", "UnsupportedMediaType")
     r401 = _ref("responses", "InvalidToken")
+    r401_step_up = _ref("responses", "InvalidTokenOrStepUp")
+    r429 = _error("Too many wrong second factors for this account", "too_many_attempts", Retry_After="RetryAfter")
     r403_admin = _ref("responses", "NotAdmin")
     r403_csrf = _ref("responses", "CsrfRejected")
     any_session = {
@@ -309,14 +406,37 @@ def _paths() -> dict[str, Any]:
                 "Log in: create a session",
                 _status(
                     s201=any_session,
-                    s400=_error("Malformed body, empty fields, unknown client_id or transport", "invalid_request"),
-                    s401=_error("Wrong username or password (the same for an unknown user)", "invalid_credentials"),
-                    s403=_error("The client's policy requires multi-factor authentication", "mfa_unavailable"),
+                    s400=_error(
+                        "Malformed body, empty fields, unknown client_id or transport (or a DPoP proof with the cookie "
+                        "transport); a bad or replayed DPoP proof; a proof without the server's nonce (DPoP-Nonce)",
+                        "invalid_request",
+                        "invalid_dpop_proof",
+                        "use_dpop_nonce",
+                        DPoP_Nonce="DpopNonce",
+                    ),
+                    s401={
+                        "description": "Wrong username or password (the same for an unknown user); or "
+                        "mfa_required: the password was right and a second factor must follow (POST /v1/sessions/mfa)",
+                        **_json(
+                            {
+                                "oneOf": [
+                                    _error("", "invalid_credentials")["content"]["application/json"]["schema"],
+                                    _ref("schemas", "MfaRequired"),
+                                ]
+                            }
+                        ),
+                        "headers": {"Cache-Control": _ref("headers", "NoStore")},
+                    },
+                    s403=_error(
+                        "The client's policy requires a second factor and the user has none enrolled",
+                        "mfa_enrollment_required",
+                    ),
                     s409=_error("A session limit is reached (on_session_limit = reject)", "session_limit", "conflict"),
                     s415=r415,
                     s429=_error("Too many attempts", "too_many_attempts", Retry_After="RetryAfter"),
                 ),
                 requestBody=_body("Login"),
+                parameters=[_DPOP_PARAMETER],
             ),
             "get": _op(
                 "The caller's live sessions",
@@ -341,12 +461,23 @@ def _paths() -> dict[str, Any]:
                 "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin",
                 _status(
                     s200=any_session,
-                    s400=r400,
-                    s401=_error("The refresh token is invalid, expired, revoked or reused", "invalid_grant"),
+                    s400=_error(
+                        "Malformed body; a bad or replayed DPoP proof; a proof without the server's nonce",
+                        "invalid_request",
+                        "invalid_dpop_proof",
+                        "use_dpop_nonce",
+                        DPoP_Nonce="DpopNonce",
+                    ),
+                    s401=_error(
+                        "The refresh token is invalid, expired, revoked or reused, or it is DPoP-bound and the proof "
+                        "is missing or by another key",
+                        "invalid_grant",
+                    ),
                     s403=r403_csrf,
                     s415=r415,
                 ),
                 requestBody=_body("Refresh"),
+                parameters=[_DPOP_PARAMETER],
             )
         },
         "/v1/sessions/current": {
@@ -392,7 +523,7 @@ def _paths() -> dict[str, Any]:
                 _status(
                     s200=any_session,
                     s400=_error("Malformed body, a bad new password, or the same one again", "invalid_request"),
-                    s401=r401,
+                    s401=r401_step_up,
                     s403=_error(
                         "The current password is wrong, or (cookie transport) the CSRF proof is missing",
                         "invalid_current_password",
@@ -410,7 +541,7 @@ def _paths() -> dict[str, Any]:
                 _status(
                     s201=_ok("The user", "User", no_store=True),
                     s400=_error("Malformed body, a bad username or password", "invalid_request"),
-                    s401=r401,
+                    s401=r401_step_up,
                     s403=r403_admin,
                     s409=_error("The username is taken", "conflict"),
                     s415=r415,
@@ -422,9 +553,100 @@ def _paths() -> dict[str, Any]:
         "/v1/admin/users/{username}/sessions": {
             "delete": _op(
                 "End every session of a user (administrators only)",
-                _status(s204=_ok("Ended"), s401=r401, s403=r403_admin, s404=_error("No such user", "not_found")),
+                _status(
+                    s204=_ok("Ended"), s401=r401_step_up, s403=r403_admin, s404=_error("No such user", "not_found")
+                ),
                 auth="bearer",
                 parameters=[_path_param("username", "The user's name")],
+            )
+        },
+        "/v1/sessions/mfa": {
+            "post": _op(
+                "Log in, second step: the mfa_token of the password step and a second factor",
+                _status(
+                    s201=any_session,
+                    s400=_error("Malformed body, an unknown method or transport", "invalid_request"),
+                    s401=_error(
+                        "A wrong, used or expired code; an unknown, used, expired or burned mfa_token (five wrong "
+                        "codes burn it), or one from another address: sign in again",
+                        "invalid_mfa",
+                    ),
+                    s409=_error("A session limit is reached (on_session_limit = reject)", "session_limit", "conflict"),
+                    s415=r415,
+                    s429=r429,
+                ),
+                requestBody=_body("MfaStep"),
+            )
+        },
+        "/v1/sessions/step-up": {
+            "post": _op(
+                "Step up: check a second factor now; the session's tokens carry acr urn:sessionward:loa:2 and this "
+                "auth_time for the policy's step_up_max_age. Answers new tokens (the refresh token rotates)",
+                _status(
+                    s200=any_session,
+                    s400=r400,
+                    s401=_error(
+                        "The access token is bad (invalid_token, with its challenge), or the code is wrong or used",
+                        "invalid_token",
+                        "invalid_mfa",
+                        WWW_Authenticate="MaybeBearerChallenge",
+                    ),
+                    s403=_error(
+                        "No second factor is enrolled, or (cookie transport) the CSRF proof is missing",
+                        "mfa_enrollment_required",
+                        "forbidden",
+                    ),
+                    s415=r415,
+                    s429=r429,
+                ),
+                auth="bearer",
+                requestBody=_body("StepUp"),
+            )
+        },
+        "/v1/mfa/totp": {
+            "post": _op(
+                "Enrol a TOTP factor: a new secret awaiting confirmation. Replacing an enrolled factor needs a "
+                "second factor checked within step_up_max_age",
+                _status(
+                    s200=_ok("The secret", "TotpEnrolment", no_store=True),
+                    s401=r401_step_up,
+                    s403=r403_csrf,
+                ),
+                auth="bearer",
+            ),
+            "delete": _op(
+                "Remove the TOTP factor and its recovery codes (needs a second factor checked within "
+                "step_up_max_age); the user's other sessions end",
+                _status(
+                    s204=_ok("Removed"),
+                    s401=r401_step_up,
+                    s403=r403_csrf,
+                    s404=_error("No factor is enrolled", "not_found"),
+                ),
+                auth="bearer",
+            ),
+        },
+        "/v1/mfa/totp/confirm": {
+            "post": _op(
+                "Confirm the enrolment with a current code: the factor is on, the user's other sessions end, and "
+                "ten single-use recovery codes are shown this once",
+                _status(
+                    s200=_ok("The recovery codes", "RecoveryCodes", no_store=True),
+                    s400=_error("Malformed body, or no enrolment awaits confirmation", "invalid_request"),
+                    s401=_error(
+                        "The access token is bad, the code is wrong, or (replacing a factor) a second factor "
+                        "checked within step_up_max_age is needed",
+                        "invalid_token",
+                        "invalid_mfa",
+                        "insufficient_user_authentication",
+                        WWW_Authenticate="MaybeBearerChallenge",
+                    ),
+                    s403=r403_csrf,
+                    s415=r415,
+                    s429=r429,
+                ),
+                auth="bearer",
+                requestBody=_body("TotpConfirm"),
             )
         },
         "/v1/oauth/revoke": {
@@ -489,6 +711,12 @@ def openapi_document(issuer: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "dpop": {
+                    "type": "http",
+                    "scheme": "DPoP",
+                    "bearerFormat": "JWT",
+                    "description": "A DPoP-bound access token (RFC 9449) with a DPoP proof header for each request",
+                },
                 "basic": {"type": "http", "scheme": "basic", "description": "A client id and its client_secret"},
                 "cookie": {
                     "type": "apiKey",

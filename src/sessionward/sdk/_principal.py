@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
+from sessionward.core.assurance import challenge
 from sessionward.crypto.jwt import AccessClaims
 
 SCOPE_KEY: Final = "sessionward.principal"
@@ -51,10 +52,6 @@ def get_principal(conn: HTTPConnection) -> Principal:
     return principal
 
 
-def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 class InsufficientUserAuthentication(HTTPException):
     """401 with the RFC 9470 step-up challenge: the session lacks the assurance (acr) or freshness (max_age).
 
@@ -63,17 +60,8 @@ class InsufficientUserAuthentication(HTTPException):
     """
 
     def __init__(self, acr: str | None, max_age: int | None) -> None:
-        parts = ['Bearer error="insufficient_user_authentication"']
-        wants = []
-        if acr is not None:
-            parts.append(f"acr_values={_quoted(acr)}")
-            wants.append(f"acr {acr}")
-        if max_age is not None:
-            parts.append(f'max_age="{max_age}"')
-            wants.append(f"an authentication within {max_age} s")
-        description = "this operation needs " + " and ".join(wants)
-        parts.insert(1, f"error_description={_quoted(description)}")
-        super().__init__(401, description, {"WWW-Authenticate": ", ".join(parts), "Cache-Control": "no-store"})
+        description, header = challenge(acr, max_age)
+        super().__init__(401, description, {"WWW-Authenticate": header, "Cache-Control": "no-store"})
         self.acr = acr
         self.max_age = max_age
 

@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sessionward.clock import Clock
 from sessionward.config import Settings
+from sessionward.core.assurance import AMR_MFA, AMR_PASSWORD, LOA_MFA, LOA_PASSWORD
 from sessionward.core.audit import AuditEvent, hash_identifier
 from sessionward.core.events import session_fields
 from sessionward.core.limits import Admission
 from sessionward.core.limits import admit as decide_admission
-from sessionward.core.models import Session, User
+from sessionward.core.models import MfaChallenge, Session, User
 from sessionward.core.throttle import Window, login_windows, retry_after
 from sessionward.errors import (
     CredentialsChanged,
     InvalidCredentials,
+    InvalidMfa,
     InvalidRequest,
-    MfaUnavailable,
+    MfaEnrollmentRequired,
+    MfaRequired,
     SessionLimit,
     TooManyAttempts,
 )
+from sessionward.services.mfa import METHODS, MfaService
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
-from sessionward.services.tokens import IssuedSession, TokenService, fresh_session
+from sessionward.services.tokens import IssuedSession, TokenService, fresh_session, refresh_token_hash
 from sessionward.stores.base import DurableStore, EphemeralStore
 
-ACR_PASSWORD = "urn:sessionward:loa:1"  # noqa: S105 -- an assurance level, not a password
-AMR_PASSWORD = ("pwd",)
+ACR_PASSWORD = LOA_PASSWORD
+ACR_MFA = LOA_MFA
+MFA_TOKEN_TTL = 300.0  # the second step must follow the password within five minutes
+MAX_FAILURES_PER_TOKEN = 5  # wrong codes that burn an mfa_token (the account's window counts them too)
+
+
+def _digest(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()
+
+
+def _unusable(found: MfaChallenge | None, ip: str, now: float) -> str | None:
+    if found is None:
+        return "unknown_token"
+    if found.state != "pending":
+        return f"token_{found.state}"
+    if now >= found.expires_at:
+        return "token_expired"
+    if not hmac.compare_digest(found.ip, ip):
+        return "other_address"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +66,8 @@ class LoginRequest:
     ip: str
     user_agent: str
     revoke_other_sessions: bool = False
+    # The thumbprint of the DPoP key whose proof came with the sign-in: the session's tokens are bound to it.
+    dpop_jkt: str | None = None
 
 
 class AuthService:
@@ -51,7 +80,9 @@ class AuthService:
         tokens: TokenService,
         revocations: RevocationState,
         clock: Clock,
+        mfa: MfaService,
     ) -> None:
+        self._mfa = mfa
         self._revocations = revocations
         self._settings = settings
         self._store = store
@@ -140,12 +171,18 @@ class AuthService:
             ):
                 verified_hash = upgraded
         policy = self._settings.policy_for_client(req.client_id)
-        if policy.require_mfa:
-            # Multi-factor login is not built yet: a policy that demands it must not get a password-only session.
+        has_factor = await self._mfa.has_factor(user.user_id)
+        if policy.require_mfa and not has_factor:
+            # The policy fails closed: no password-only session, and no second step the user could not take.
             await self._store.append_audit(
-                [AuditEvent("login.refused", {"user_id": user.user_id, "reason": "mfa_unavailable"})], now
+                [AuditEvent("login.refused", {"user_id": user.user_id, "reason": "mfa_enrollment_required"})], now
             )
-            raise MfaUnavailable("this client's policy requires multi-factor authentication")
+            raise MfaEnrollmentRequired(
+                "this client's policy requires a second factor and none is enrolled: enrol one (POST /v1/mfa/totp) "
+                "from a session of a client whose policy does not require it, or ask an administrator"
+            )
+        if has_factor:
+            await self._challenge(user, req, verified_hash, now)
         try:
             return await self._start_session(user, req, now, verified_hash)
         except CredentialsChanged:
@@ -155,11 +192,78 @@ class AuthService:
             )
             raise InvalidCredentials("the username or password is wrong") from None
 
-    async def _start_session(self, user: User, req: LoginRequest, now: float, verified_hash: str) -> IssuedSession:
-        policy = self._settings.policy_for_client(req.client_id)
-        session, refresh, stored = fresh_session(
-            user.user_id, req.client_id, policy.name, now, ACR_PASSWORD, AMR_PASSWORD, req.ip, req.user_agent
+    async def _challenge(self, user: User, req: LoginRequest, verified_hash: str, now: float) -> NoReturn:
+        """The password was right and a second factor must follow: a single-use mfa_token bound to this attempt
+        (user, client, address, the password hash verified), stored only hashed."""
+        token = secrets.token_urlsafe(32)
+        challenge = MfaChallenge(
+            refresh_token_hash(token),
+            user.user_id,
+            req.client_id,
+            req.ip,
+            "".join(ch for ch in req.user_agent[:512] if ch.isprintable()),
+            req.revoke_other_sessions,
+            _digest(verified_hash),
+            now,
+            now + MFA_TOKEN_TTL,
         )
+        await self._store.create_mfa_challenge(
+            challenge, [AuditEvent("login.mfa_required", {"user_id": user.user_id, "ip": req.ip})], now
+        )
+        raise MfaRequired(token, METHODS, int(MFA_TOKEN_TTL))
+
+    async def complete_mfa(
+        self, mfa_token: str, method: str, code: str, ip: str, dpop_jkt: str | None = None
+    ) -> IssuedSession:
+        """The second step: the mfa_token of a password step from this address, and a factor checked now."""
+        now = self._clock.now()
+        token_hash = refresh_token_hash(mfa_token)
+        found = await self._store.get_mfa_challenge(token_hash)
+        reason = _unusable(found, ip, now)
+        if reason is not None or found is None:
+            who = {"user_id": found.user_id} if found else {}
+            await self._store.append_audit([AuditEvent("mfa.failed", {**who, "ip": ip, "reason": reason})], now)
+            raise InvalidMfa("the mfa_token is invalid, expired or used: sign in again")
+        try:
+            await self._mfa.verify(found.user_id, method, code, {"ip": ip, "purpose": "login"})
+        except InvalidMfa:
+            failures = await self._store.fail_mfa_challenge(token_hash, MAX_FAILURES_PER_TOKEN, [], now)
+            if failures >= MAX_FAILURES_PER_TOKEN:
+                await self._store.append_audit(
+                    [AuditEvent("mfa.token_burned", {"user_id": found.user_id, "ip": ip, "failures": failures})], now
+                )
+            raise
+        user = await self._store.get_user(found.user_id)
+        if not await self._store.consume_mfa_challenge(token_hash, now) or user is None:
+            await self._store.append_audit(
+                [AuditEvent("mfa.failed", {"user_id": found.user_id, "ip": ip, "reason": "token_used"})], now
+            )
+            raise InvalidMfa("the mfa_token is invalid, expired or used: sign in again")
+        req = LoginRequest(
+            user.username, "", found.client_id, found.ip, found.user_agent, found.revoke_others, dpop_jkt=dpop_jkt
+        )
+        try:
+            if _digest(user.password_hash) != found.password_digest:
+                raise CredentialsChanged("the password changed after the first step")
+            return await self._start_session(user, req, now, user.password_hash, mfa=True)
+        except CredentialsChanged:
+            await self._store.append_audit(
+                [AuditEvent("login.failed", {"user_id": user.user_id, "ip": ip, "reason": "password_changed"})], now
+            )
+            raise InvalidMfa("the password changed meanwhile: sign in again") from None
+
+    async def _start_session(
+        self, user: User, req: LoginRequest, now: float, verified_hash: str, mfa: bool = False
+    ) -> IssuedSession:
+        policy = self._settings.policy_for_client(req.client_id)
+        acr, amr = (ACR_MFA, AMR_MFA) if mfa else (ACR_PASSWORD, AMR_PASSWORD)
+        session, refresh, stored = fresh_session(
+            user.user_id, req.client_id, policy.name, now, acr, amr, req.ip, req.user_agent
+        )
+        if mfa:
+            session = dataclasses.replace(session, mfa_at=now)
+        if req.dpop_jkt is not None:
+            session = dataclasses.replace(session, dpop_jkt=req.dpop_jkt)
         fields = session_fields(session)
 
         def admit(mine: Sequence[Session], at_ip: Sequence[Session]) -> Admission:
@@ -176,7 +280,7 @@ class AuthService:
             session,
             stored,
             [
-                AuditEvent("login.succeeded", {"user_id": user.user_id, "ip": req.ip}),
+                AuditEvent("login.succeeded", {"user_id": user.user_id, "ip": req.ip, "amr": list(amr)}),
                 AuditEvent("session.created", {**fields, "ip": req.ip, "acr": session.acr}),
             ],
             now,

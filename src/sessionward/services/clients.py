@@ -79,7 +79,8 @@ class ClientService:
             if session is None or policy is None or not is_alive(session, policy, now):
                 return INACTIVE
             username = await self._username(claims.sub)
-            return {"active": True, **dict(claims.raw), "token_type": "Bearer", "username": username}
+            token_type = "DPoP" if claims.cnf_jkt is not None else "Bearer"  # `cnf` is among the claims
+            return {"active": True, **claims.claims_dict(), "token_type": token_type, "username": username}
         stored = await self._store.get_refresh(refresh_token_hash(token))
         if stored is None or stored.state != "current":
             return INACTIVE

@@ -14,7 +14,9 @@ from sessionward.config import Settings
 from sessionward.core.models import Revocation
 from sessionward.services.auth import AuthService
 from sessionward.services.clients import ClientService
+from sessionward.services.dpop import DpopService
 from sessionward.services.keyring import KeyRingService
+from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.sessions import SessionService
@@ -40,7 +42,9 @@ class Services:
     auth: AuthService
     sessions: SessionService
     clients: ClientService
+    mfa: MfaService
     redis: SharedRedis | None = None
+    dpop: DpopService | None = None
 
     async def close(self) -> None:
         await self.store.close()
@@ -116,12 +120,15 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         publish=redis.channel.publish if redis else None,
     )
     passwords = Passwords(settings.passwords)
-    tokens = TokenService(settings, keyring, revocations, store)
-    auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock)
+    dpop = DpopService(settings, keyring, ephemeral)
+    tokens = TokenService(settings, keyring, revocations, store, dpop)
+    mfa = MfaService(settings, store, ephemeral, tokens, revocations, clock)
+    auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock, mfa)
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock)
     clients = ClientService(settings, store, tokens, sessions, clock)
     services = Services(
-        settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, redis
+        settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis
     )
+    services.dpop = dpop
     await services.sync_revocations()
     return services

@@ -54,17 +54,27 @@ class SessionService:
 
     # -- refresh -------------------------------------------------------------------------------------------
 
-    async def refresh(self, refresh_token: str) -> IssuedSession:
+    async def refresh(self, refresh_token: str, dpop_jkt: str | None = None) -> IssuedSession:
         """One store transaction reads the token and its session, decides with the core, and writes the outcome;
-        signing happens inside it so that two presentations of one token get one and the same successor."""
+        signing happens inside it so that two presentations of one token get one and the same successor.
+
+        `dpop_jkt`: the key of a valid DPoP proof sent with the refresh. A bound session is refreshed only with a
+        proof by its own key (anything else is refused and changes nothing: the token is useless without the
+        key); an unbound one refreshed with a proof is bound to that key from then on (RFC 9449 section 5)."""
         now = self._clock.now()
 
         def plan(stored: RefreshToken | None, session: Session | None) -> RefreshPlan:
             policy = self.policy(session) if session else None
             if stored is None or session is None or policy is None:
                 return _rejected("unknown_refresh_token", None)
+            if session.dpop_jkt is not None and session.dpop_jkt != dpop_jkt:
+                return _rejected("dpop_key_mismatch" if dpop_jkt else "dpop_proof_missing", session)
             decision = decide_refresh(stored, session, policy, now)
             if isinstance(decision, Rotate):
+                if session.dpop_jkt is None and dpop_jkt is not None:
+                    bound = dataclasses.replace(session, dpop_jkt=dpop_jkt)
+                    rotation = self._rotation(refresh_token, stored, bound, policy, now)
+                    return dataclasses.replace(rotation, bind_jkt=dpop_jkt)
                 return self._rotation(refresh_token, stored, session, policy, now)
             if isinstance(decision, ReplaySuccessor):
                 return self._replay(refresh_token, stored, session, now)
@@ -185,6 +195,8 @@ class SessionService:
             ip,
             user_agent,
         )
+        # The fresh session keeps the caller's DPoP binding: its tokens stay bound to the same key.
+        session = dataclasses.replace(session, dpop_jkt=current_session.dpop_jkt)
         # Tokens issued in an earlier second are dead by the epoch; those of this second die with their sid.
         epoch = float(math.floor(now))
         ended = await self._store.change_password(

@@ -8,11 +8,13 @@ import secrets
 from dataclasses import dataclass
 
 from sessionward.config import PolicySettings, Settings
+from sessionward.core.assurance import effective_assurance
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import RefreshToken, Session
 from sessionward.core.session import is_alive, token_lifetimes
 from sessionward.crypto.jwt import AccessClaims, TokenRejected, TokenVerifier, VerifyRules, sign_jwt
-from sessionward.errors import InvalidToken
+from sessionward.errors import InvalidDpopProof, InvalidToken
+from sessionward.services.dpop import DpopRequest, DpopService
 from sessionward.services.keyring import KeyRingService
 from sessionward.services.revocation import RevocationState
 from sessionward.stores.base import DurableStore
@@ -51,6 +53,13 @@ class IssuedSession:
     expires_in: int
     refresh_token: str
     refresh_expires_in: int
+    # The assurance the access token claims (the session's, raised while a step-up lasts); empty: the session's.
+    acr: str = ""
+    amr: tuple[str, ...] = ()
+
+    @property
+    def assurance(self) -> tuple[str, tuple[str, ...]]:
+        return (self.acr, self.amr) if self.acr else (self.session.acr, self.session.amr)
 
 
 def fresh_session(
@@ -78,8 +87,14 @@ def fresh_session(
 
 class TokenService:
     def __init__(
-        self, settings: Settings, keyring: KeyRingService, revocations: RevocationState, store: DurableStore
+        self,
+        settings: Settings,
+        keyring: KeyRingService,
+        revocations: RevocationState,
+        store: DurableStore,
+        dpop: DpopService | None = None,
     ) -> None:
+        self._dpop = dpop
         self._settings = settings
         self._keyring = keyring
         self._revocations = revocations
@@ -96,13 +111,17 @@ class TokenService:
     def issue_pair(self, session: Session, policy: PolicySettings, now: float, refresh_token: str) -> IssuedSession:
         access = self.issue_access_token(session, policy, now)
         refresh_expires_in = token_lifetimes(session, policy, policy.access_token_ttl, now).refresh_expires_in
-        return IssuedSession(session, access.token, access.expires_in, refresh_token, refresh_expires_in)
+        assurance = effective_assurance(session, policy.step_up_max_age, now)
+        return IssuedSession(
+            session, access.token, access.expires_in, refresh_token, refresh_expires_in, assurance.acr, assurance.amr
+        )
 
     def issue_access_token(self, session: Session, policy: PolicySettings, now: float) -> IssuedAccessToken:
         # Never outlive the session's absolute limit.
         leeway = self._settings.tokens.leeway
         exp = token_lifetimes(session, policy, policy.access_token_ttl, now, leeway).access_expires_at
         iat = math.floor(now)
+        assurance = effective_assurance(session, policy.step_up_max_age, now)
         claims = {
             "iss": self._settings.server.issuer_url,
             "sub": session.user_id,
@@ -113,10 +132,13 @@ class TokenService:
             "jti": secrets.token_urlsafe(24),
             "sid": session.sid,
             "client_id": session.client_id,
-            "auth_time": math.floor(session.auth_time),
-            "acr": session.acr,
-            "amr": list(session.amr),
+            # What the session verified, raised while a step-up lasts (core/assurance.py).
+            "auth_time": math.floor(assurance.auth_time),
+            "acr": assurance.acr,
+            "amr": list(assurance.amr),
         }
+        if session.dpop_jkt is not None:
+            claims["cnf"] = {"jkt": session.dpop_jkt}  # RFC 9449 section 6.1: every token of a bound session
         key = self._keyring.current().active(self._settings.tokens.algorithm)
         return IssuedAccessToken(sign_jwt(key, claims), max(0, exp - iat), exp)
 
@@ -130,18 +152,31 @@ class TokenService:
             raise InvalidToken("session_ended")
         return claims
 
-    async def authenticate(self, authorization: str | None, now: float, ip: str) -> AccessClaims:
-        """The bearer token of an Authorization header; every rejection is audited with its reason.
+    async def authenticate(
+        self, authorization: str | None, now: float, ip: str, dpop: DpopRequest | None = None
+    ) -> AccessClaims:
+        """The access token of an Authorization header; every rejection is audited with its reason.
 
+        A DPoP-bound token (`cnf.jkt`) is accepted only as `DPoP <token>` with a valid, first-seen proof by its
+        key for this request (`dpop`), never as a bearer token; an unbound token only as `Bearer <token>`.
         While this node's revocation state is not known to be in sync with the store, the store is asked per
         request: a token is never accepted on memory that may be stale."""
         try:
-            token = bearer_token(authorization)
+            scheme, token = authorization_token(authorization)
             claims = self.verify(token, now)
+            if claims.cnf_jkt is None:
+                if scheme != "bearer":
+                    raise InvalidToken("unbound_token_as_dpop")
+            elif scheme != "dpop":
+                raise InvalidToken("dpop_bound_token_as_bearer")
+            elif dpop is None or self._dpop is None:
+                raise InvalidToken("dpop_proof_unavailable")
+            else:
+                await self._dpop.check(dpop, now, access_token=token, expected_jkt=claims.cnf_jkt)
             if not self._revocations.in_sync():
                 await self._confirm_alive(claims, now)
             return claims
-        except InvalidToken as exc:
+        except (InvalidToken, InvalidDpopProof) as exc:
             await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
             raise
 
@@ -156,11 +191,20 @@ class TokenService:
 
 
 def bearer_token(authorization: str | None) -> str:
+    scheme, token = authorization_token(authorization)
+    if scheme != "bearer":
+        raise InvalidToken("malformed_authorization_header")
+    return token
+
+
+def authorization_token(authorization: str | None) -> tuple[str, str]:
+    """("bearer" | "dpop", token) of an Authorization header (schemes are case-insensitive, RFC 9110)."""
     if not authorization:
         raise InvalidToken("missing_token")
     if len(authorization) > MAX_AUTHORIZATION_HEADER:
         raise InvalidToken("oversized_header")
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token or token != token.strip():
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop") or not token or token != token.strip():
         raise InvalidToken("malformed_authorization_header")
-    return token
+    return scheme, token

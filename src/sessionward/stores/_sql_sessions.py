@@ -67,6 +67,12 @@ _TOUCH_SESSION = (
 _FORGET_OLDER_TOKENS = delete(_rt).where(
     _rt.c.sid == bindparam("touch_sid"), _rt.c.token_hash != bindparam("old"), _rt.c.state == "rotated"
 )
+# Binds an unbound session to a DPoP key (a refresh with a proof); a bound session keeps its key for good.
+_BIND_SESSION = (
+    update(_s)
+    .where(_s.c.sid == bindparam("bind_sid"), _s.c.state == "active", _s.c.dpop_jkt.is_(None))
+    .values(dpop_jkt=bindparam("jkt"))
+)
 _SESSION_OF_FAMILY = select(_s).where(_s.c.family == bindparam("family")).with_for_update()
 _INSERT_TOKEN = insert(_rt).values(state="current")
 _END_SESSION = (
@@ -255,6 +261,8 @@ class SqlSessions(SqlBase):
                 if not conn.execute(_ROTATE, {"old": token_hash, "at": at, "successor": decided.successor}).rowcount:
                     raise RuntimeError("refresh token changed inside its own transaction")
                 conn.execute(_TOUCH_SESSION, {"touch_sid": new.sid, "at": at})
+                if decided.bind_jkt is not None:
+                    conn.execute(_BIND_SESSION, {"bind_sid": new.sid, "jkt": decided.bind_jkt})
                 conn.execute(_FORGET_OLDER_TOKENS, {"touch_sid": new.sid, "old": token_hash})
                 conn.execute(_INSERT_TOKEN, {"token_hash": new.token_hash, "sid": new.sid, "created_at": at})
             self._append(conn, decided.audit, at)
@@ -350,6 +358,8 @@ def _session_row(s: Session) -> dict[str, Any]:
         "ended_at": s.ended_at,
         "end_reason": s.end_reason,
         "family": s.family,
+        "mfa_at": s.mfa_at,
+        "dpop_jkt": s.dpop_jkt,
     }
 
 
@@ -370,4 +380,6 @@ def _session_from_row(row: Any) -> Session:
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         family=row.family,
+        mfa_at=row.mfa_at,
+        dpop_jkt=row.dpop_jkt,
     )

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sessionward.core.audit import AuditEvent, AuditRecord
 from sessionward.core.limits import Admission
-from sessionward.core.models import RefreshToken, Revocation, Session, StoredKey, User
+from sessionward.core.models import MfaChallenge, RefreshToken, Revocation, Session, StoredKey, TotpFactor, User
 from sessionward.core.session import SessionTimeouts
 
 
@@ -58,6 +58,8 @@ class RefreshPlan:
     successor: bytes | None = None
     end_reason: str | None = None
     ended_by: str = "policy"
+    # With `rotate_to`: bind the (unbound) session to this DPoP key thumbprint from now on.
+    bind_jkt: str | None = None
 
 
 Plan = Callable[[RefreshToken | None, Session | None], RefreshPlan]
@@ -133,7 +135,54 @@ class AuditLog(Protocol):
     async def audit_head(self) -> tuple[int, str] | None: ...
 
 
-class DurableStore(UserStore, KeyStore, SessionStore, AuditLog, Protocol):
+class MfaStore(Protocol):
+    """Second factors. Every acceptance is a compare-and-set: nothing is accepted twice, on any node."""
+
+    async def get_totp(self, user_id: str) -> TotpFactor | None: ...
+
+    async def set_pending_totp(self, user_id: str, secret: str, audit: Sequence[AuditEvent], at: float) -> None: ...
+
+    async def confirm_totp(
+        self,
+        user_id: str,
+        pending_secret: str,
+        step: int,
+        code_hashes: Sequence[str],
+        keep_sid: str | None,
+        audit: Sequence[AuditEvent],
+        at: float,
+    ) -> list[Session] | None:
+        """None when `pending_secret` is no longer the pending one; else the other sessions it ended."""
+        ...
+
+    async def use_totp_step(
+        self, user_id: str, secret: str, step: int, audit: Sequence[AuditEvent], at: float
+    ) -> bool: ...
+
+    async def remove_totp(
+        self, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session] | None: ...
+
+    async def use_recovery_code(self, user_id: str, code_hash: str, audit: Sequence[AuditEvent], at: float) -> bool: ...
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def create_mfa_challenge(self, challenge: MfaChallenge, audit: Sequence[AuditEvent], at: float) -> None: ...
+
+    async def get_mfa_challenge(self, token_hash: str) -> MfaChallenge | None: ...
+
+    async def fail_mfa_challenge(
+        self, token_hash: str, max_failures: int, audit: Sequence[AuditEvent], at: float
+    ) -> int: ...
+
+    async def consume_mfa_challenge(self, token_hash: str, at: float) -> bool: ...
+
+    async def elevate_session(
+        self, sid: str, refresh: RefreshToken, audit: Sequence[AuditEvent], at: float
+    ) -> Session | None: ...
+
+
+class DurableStore(UserStore, KeyStore, SessionStore, MfaStore, AuditLog, Protocol):
     async def initialize(self) -> None: ...
 
     async def ping(self) -> None: ...
@@ -142,9 +191,14 @@ class DurableStore(UserStore, KeyStore, SessionStore, AuditLog, Protocol):
 
 
 class EphemeralStore(Protocol):
-    """Short-lived shared state: throttling windows now, replay caches later."""
+    """Short-lived shared state: throttling windows and replay caches."""
 
     async def add_event(self, key: str, at: float, keep_for: float) -> None: ...
+
+    async def remember_once(self, key: str, at: float, keep_for: float) -> bool:
+        """Set-if-absent: True the first time `key` is given within `keep_for` seconds of `at`, False while it
+        is still remembered (a replay). Atomic across every node sharing the store."""
+        ...
 
     async def events(self, key: str, now: float, window: float) -> list[float]: ...
 

@@ -14,6 +14,7 @@ class MemoryEphemeralStore:
     def __init__(self) -> None:
         self._events: dict[str, deque[float]] = {}
         self._expires: dict[str, float] = {}
+        self._once: dict[str, float] = {}
 
     async def add_event(self, key: str, at: float, keep_for: float) -> None:
         if len(self._events) >= _SWEEP_AT_KEYS:
@@ -31,6 +32,17 @@ class MemoryEphemeralStore:
     async def clear(self, key: str) -> None:
         self._events.pop(key, None)
         self._expires.pop(key, None)
+
+    async def remember_once(self, key: str, at: float, keep_for: float) -> bool:
+        once = self._once
+        until = once.get(key)
+        if until is not None and at < until:
+            return False
+        if len(once) >= _SWEEP_AT_KEYS:
+            for stale in [k for k, u in once.items() if u <= at]:
+                del once[stale]
+        once[key] = at + keep_for
+        return True
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, exp in self._expires.items() if exp <= now]:

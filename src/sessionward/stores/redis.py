@@ -125,3 +125,9 @@ class RedisEphemeralStore:
 
     async def clear(self, key: str) -> None:
         await self._client.delete(self._key(key))
+
+    async def remember_once(self, key: str, at: float, keep_for: float) -> bool:
+        """SET NX PX: one key, atomic. Expiry runs on Redis's clock, `keep_for` from the write. A namespace of its
+        own ("once:"), so it never meets the event windows' sorted sets (as in memory)."""
+        keep_ms = max(1, math.ceil(keep_for * 1000))
+        return bool(await self._client.set(self._key(f"once:{key}"), b"1", nx=True, px=keep_ms))

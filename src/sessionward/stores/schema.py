@@ -68,6 +68,8 @@ sessions = Table(
     Column("ended_at", Double, nullable=True),
     Column("end_reason", String(64), nullable=False, default=""),
     Column("family", String(32), nullable=False, unique=True),
+    Column("mfa_at", Double, nullable=True),  # when a second factor was last verified (migration 0003)
+    Column("dpop_jkt", String(64), nullable=True),  # the DPoP key the session is bound to (migration 0004)
     Index("ix_sessions_user_state", "user_id", "state"),
     Index("ix_sessions_ip_state", "ip", "state"),
 )
@@ -126,4 +128,48 @@ revocation_head = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Seq, nullable=False),
+)
+
+# -- second factors (migration 0003) --------------------------------------------------------------------------------
+
+# One TOTP factor per user. `secret` is the confirmed one, `pending_secret` one enrolled and not yet confirmed;
+# `last_step` the newest RFC 6238 time step accepted: a compare-and-set on it accepts each code once, on any node.
+mfa_factors = Table(
+    "mfa_factors",
+    metadata,
+    Column("user_id", String(64), ForeignKey("users.user_id"), primary_key=True),
+    Column("secret", String(64), nullable=True),
+    Column("pending_secret", String(64), nullable=True),
+    Column("last_step", Seq, nullable=False),
+    Column("confirmed_at", Double, nullable=True),
+    Column("created_at", Double, nullable=False),
+)
+
+# Single-use recovery codes, only as SHA-256 hashes (each code carries 50 random bits).
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("used_at", Double, nullable=True),
+    Index("ix_recovery_codes_user", "user_id"),
+)
+
+# The second step of a login (the mfa_token, only hashed): short-lived, single-use, bound to the first step.
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("revoke_others", Boolean, nullable=False),
+    Column("password_digest", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Index("ix_mfa_challenges_user", "user_id"),
 )

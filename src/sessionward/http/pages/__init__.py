@@ -15,6 +15,7 @@ routes = [
     Route("/", signin.root, methods=["GET"]),
     Route("/account/signin", signin.signin_form, methods=["GET"]),
     Route("/account/signin", signin.signin, methods=["POST"]),
+    Route("/account/signin/mfa", signin.signin_mfa, methods=["POST"]),
     Route("/account/signout", signin.signout, methods=["POST"]),
     Route("/account/sessions", account.sessions_page, methods=["GET"]),
     Route("/account/sessions/end", account.end_session, methods=["POST"]),

@@ -10,8 +10,10 @@ from starlette.responses import RedirectResponse, Response
 
 from sessionward.errors import (
     InvalidCredentials,
+    InvalidMfa,
     InvalidRequest,
-    MfaUnavailable,
+    MfaEnrollmentRequired,
+    MfaRequired,
     NotFound,
     SessionLimit,
     TooManyAttempts,
@@ -76,6 +78,67 @@ def _signin_page(
     response = page("Sign in", body, status=status, narrow=True, footer=footer)
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    return response
+
+
+def _second_step_page(request: Request, mfa_token: str, *, message: Html = EMPTY, status: int = 200) -> Response:
+    """The second step after a right password: a code from the authenticator app, or a recovery code. The
+    single-use mfa_token rides in a hidden field of a POST form (never in a URL); the page is not cached."""
+    body = render(
+        """<section class="card card-narrow auth">
+<h1>Second step</h1>
+<p class="lead">Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
+{message}
+<form method="post" action="/account/signin/mfa" class="form">
+<input type="hidden" name="mfa_token" value="{token}">
+{code}
+<button type="submit" class="btn btn-primary btn-block">Verify</button>
+</form>
+</section>""",
+        message=message,
+        token=mfa_token,
+        code=field("code", "Code", autocomplete="one-time-code", autofocus=True, hint=""),
+    )
+    return page("Second step", body, status=status, narrow=True)
+
+
+async def signin_mfa(request: Request) -> Response:
+    refused = await refuse_other_origins(request)  # login forgery: a foreign page must not sign us in
+    if refused is not None:
+        return refused
+    form = await read_form(request)
+    mfa_token, code = form.get("mfa_token", 128), form.get("code", 64).strip()
+    if not mfa_token:
+        return RedirectResponse(SIGNIN, status_code=303)
+    if not code:
+        return _second_step_page(request, mfa_token, message=notice("error", "Enter the code."), status=400)
+    method = "totp" if code.replace(" ", "").isdigit() else "recovery_code"
+    svc = services(request)
+    try:
+        issued = await svc.auth.complete_mfa(mfa_token, method, code, client_ip(request))
+    except InvalidMfa:
+        error = notice(
+            "error",
+            "That code didn't work. Try the current code, or sign in again if this page has been open a while.",
+            "Couldn't verify",
+        )
+        return _second_step_page(request, mfa_token, message=error, status=401)
+    except TooManyAttempts as exc:
+        wait = duration_words(max(60, exc.retry_after))
+        error = notice("error", f"Too many attempts. Wait about {wait} and sign in again.", "Please wait")
+        return _signin_page(request, message=error, status=429, headers={"Retry-After": str(exc.retry_after)})
+    except SessionLimit:
+        error = notice(
+            "warning",
+            "Your account is signed in on as many devices as it allows. Sign out of one of them, or tick the box "
+            "below to sign out of all of them and continue here.",
+            "Too many devices",
+        )
+        return _signin_page(request, message=error, offer_revoke=True, status=409)
+    await _end_previous_session(request)
+    response = RedirectResponse(HOME, status_code=303)
+    policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
+    set_session_cookies(response, issued, policy)
     return response
 
 
@@ -146,14 +209,15 @@ async def signin(request: Request) -> Response:
             "Too many devices",
         )
         return _signin_page(request, message=error, username=username, offer_revoke=True, status=409)
-    except MfaUnavailable:
+    except MfaEnrollmentRequired:
         error = notice(
             "error",
-            "This account needs a second sign-in step, which this server does not offer yet. Ask your "
-            "administrator for help.",
+            "This account needs a second sign-in step and has none set up yet. Ask your administrator for help.",
             "Second step required",
         )
         return _signin_page(request, message=error, username=username, status=403)
+    except MfaRequired as exc:
+        return _second_step_page(request, exc.mfa_token, status=401)
     except InvalidRequest:
         error = notice("error", "Enter your username and your password.")
         return _signin_page(request, message=error, username=username, status=400)
@@ -195,4 +259,4 @@ async def static(request: Request) -> Response:
     )
 
 
-__all__ = ["root", "signin", "signin_form", "signout", "static"]
+__all__ = ["root", "signin", "signin_form", "signin_mfa", "signout", "static"]

@@ -20,6 +20,8 @@ async def admin_principal(request: Request) -> AccessClaims:
     user = await services(request).store.get_user(claims.sub)
     if user is None or not user.is_admin:
         raise Forbidden("this operation is for administrators")
+    # A sensitive operation: a fresh second factor when the policy requires MFA or the admin has a factor.
+    await services(request).mfa.demand_fresh(claims, "admin")
     return claims
 
 

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sessionward.crypto.dpop import DPOP_ALGORITHMS
 from sessionward.crypto.jwt import ACCESS_TOKEN_CLAIMS
 from sessionward.errors import NotReady
 from sessionward.http.context import services
@@ -34,6 +35,7 @@ async def openid_configuration(request: Request) -> Response:
             "subject_types_supported": ["public"],
             "response_types_supported": [],
             "service_documentation": f"{issuer}/openapi.json",
+            "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         },
         headers={"Cache-Control": "public, max-age=300"},
     )

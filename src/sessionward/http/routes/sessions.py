@@ -9,7 +9,7 @@ from starlette.routing import Route
 from sessionward.errors import InvalidGrant, InvalidRequest, InvalidToken
 from sessionward.http import csrf
 from sessionward.http.body import json_body
-from sessionward.http.context import client_ip, principal, rfc3339, services
+from sessionward.http.context import client_ip, principal, rfc3339, services, token_endpoint_dpop
 from sessionward.http.cookies import (
     authenticated_by_cookie,
     cookie_session_answer,
@@ -28,12 +28,12 @@ def session_answer(issued: IssuedSession, status: int) -> Response:
         {
             "session_id": s.sid,
             "access_token": issued.access_token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if s.dpop_jkt is not None else "Bearer",
             "expires_in": issued.expires_in,
             "refresh_token": issued.refresh_token,
             "refresh_expires_in": issued.refresh_expires_in,
-            "acr": s.acr,
-            "amr": list(s.amr),
+            "acr": issued.assurance[0],
+            "amr": list(issued.assurance[1]),
         },
         status_code=status,
         headers=TOKEN_HEADERS,
@@ -50,9 +50,19 @@ async def login(request: Request) -> Response:
     if not username or not password:
         raise InvalidRequest("'username' and 'password' must not be empty")
     svc = services(request)
+    if transport == "cookie" and request.headers.get("dpop") is not None:
+        raise InvalidRequest("DPoP binds tokens the client holds: use the token transport")
+    # Checked (and its jti spent) before the password: a bad or replayed proof costs no hash.
+    dpop_jkt = await token_endpoint_dpop(request)
     issued = await svc.auth.login(
         LoginRequest(
-            username, password, client_id, client_ip(request), request.headers.get("user-agent", ""), revoke_others
+            username,
+            password,
+            client_id,
+            client_ip(request),
+            request.headers.get("user-agent", ""),
+            revoke_others,
+            dpop_jkt=dpop_jkt,
         )
     )
     if transport == "cookie":
@@ -98,7 +108,7 @@ async def refresh(request: Request) -> Response:
     if cookie is not None and body.string("refresh_token", required=False, max_len=8192) == "":
         return await _cookie_refresh(request, cookie)
     token = body.string("refresh_token", max_len=8192)
-    issued = await services(request).sessions.refresh(token)
+    issued = await services(request).sessions.refresh(token, await token_endpoint_dpop(request))
     return session_answer(issued, 200)
 
 
@@ -182,6 +192,8 @@ async def change_password(request: Request) -> Response:
     current = body.string("current_password", max_len=1024)
     new = body.string("new_password", max_len=1024)
     svc = services(request)
+    # A sensitive operation: a fresh second factor when the policy requires MFA or the user has a factor.
+    await svc.mfa.demand_fresh(claims, "password.change")
     session = await svc.store.get_session(claims.sid)
     if session is None or session.state != "active":
         raise InvalidToken("session_ended")

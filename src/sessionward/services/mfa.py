@@ -1,0 +1,241 @@
+"""Second factors: TOTP (RFC 6238) enrolment and confirmation, single-use recovery codes, checking a factor
+(throttled like passwords), step-up, and the assurance sensitive operations demand (RFC 9470).
+
+Secrets and codes never reach the audit trail or the logs: records name the user, the method and the outcome.
+TOTP secrets are stored in the database as they are (like the signing keys, they rely on the data dir's 0600/0700
+permissions and the database's access control); recovery codes only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from typing import NoReturn
+
+import pyotp
+
+from sessionward.clock import Clock
+from sessionward.config import PolicySettings, Settings
+from sessionward.core.assurance import assurance_shortfall, challenge, required_for_sensitive
+from sessionward.core.audit import AuditEvent
+from sessionward.core.events import session_fields
+from sessionward.core.models import RefreshToken, Session
+from sessionward.core.throttle import Window, retry_after
+from sessionward.crypto.jwt import AccessClaims
+from sessionward.errors import (
+    InsufficientAuthentication,
+    InvalidMfa,
+    InvalidRequest,
+    InvalidToken,
+    MfaEnrollmentRequired,
+    NotFound,
+    TooManyAttempts,
+)
+from sessionward.services.revocation import RevocationState
+from sessionward.services.tokens import IssuedSession, TokenService, new_refresh_token, refresh_token_hash
+from sessionward.stores.base import DurableStore, EphemeralStore
+
+METHODS = ("totp", "recovery_code")
+TOTP_PERIOD = 30
+TOTP_DIGITS = 6
+DRIFT_STEPS = 1  # a code of the step before or after the current one is accepted too
+ISSUER_NAME = "sessionward"
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 5 bits a character
+RECOVERY_CODE_CHARS = 10  # 10 characters of 32: 50 bits
+# Wrong second factors per account within the login failure window (a moving window, as for passwords).
+MAX_FAILURES_PER_ACCOUNT = 10
+
+
+def recovery_code_hash(code: str) -> str:
+    """Codes are compared by the SHA-256 of their normalized form: case, spaces and dashes do not matter."""
+    normal = "".join(ch for ch in code.upper() if ch not in " -")
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def new_recovery_code() -> str:
+    chars = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(RECOVERY_CODE_CHARS))
+    return f"{chars[:5]}-{chars[5:]}"
+
+
+def totp_step_matching(secret: str, code: str, now: float) -> int | None:
+    """The time step within the drift whose code is `code`, or None. Compared in constant time."""
+    code = code.replace(" ", "")
+    if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
+    current = math.floor(now / TOTP_PERIOD)
+    found = None
+    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            found = step
+    return found
+
+
+class MfaService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: DurableStore,
+        ephemeral: EphemeralStore,
+        tokens: TokenService,
+        revocations: RevocationState,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._ephemeral = ephemeral
+        self._tokens = tokens
+        self._revocations = revocations
+        self._clock = clock
+        self._window = Window("mfa_account", MAX_FAILURES_PER_ACCOUNT, settings.login.failure_window)
+
+    async def has_factor(self, user_id: str) -> bool:
+        factor = await self._store.get_totp(user_id)
+        return factor is not None and factor.secret is not None
+
+    # -- enrolment -----------------------------------------------------------------------------------------
+
+    async def enrol_totp(self, user_id: str, username: str) -> tuple[str, str]:
+        """A new secret awaiting confirmation (it replaces any earlier unconfirmed one): (secret, otpauth URI)."""
+        now = self._clock.now()
+        secret = pyotp.random_base32()  # 32 base32 characters: 160 bits, RFC 4226's recommended length
+        await self._store.set_pending_totp(
+            user_id, secret, [AuditEvent("mfa.totp_enrolled", {"user_id": user_id})], now
+        )
+        uri = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD).provisioning_uri(
+            name=username, issuer_name=ISSUER_NAME
+        )
+        return secret, uri
+
+    async def confirm_totp(self, user_id: str, code: str, keep_sid: str) -> list[str]:
+        """Confirms the pending secret with a code of it: the factor is on, the recovery codes are new (returned
+        in clear this once), and the user's other sessions end."""
+        now = self._clock.now()
+        factor = await self._store.get_totp(user_id)
+        if factor is None or factor.pending_secret is None:
+            raise InvalidRequest("no TOTP enrolment awaits confirmation: POST /v1/mfa/totp first")
+        await self._check_throttle(user_id, "totp", now)
+        step = totp_step_matching(factor.pending_secret, code, now)
+        if step is None:
+            await self._failed(user_id, "totp", "wrong_code", now)
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        assert step is not None
+        ended = await self._store.confirm_totp(
+            user_id,
+            factor.pending_secret,
+            step,
+            [recovery_code_hash(c) for c in codes],
+            keep_sid,
+            [
+                AuditEvent("mfa.totp_confirmed", {"user_id": user_id, "replaced": factor.secret is not None}),
+                AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES}),
+            ],
+            now,
+        )
+        if ended is None:
+            raise InvalidMfa("the enrolment changed meanwhile: enrol again")
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
+        await self._ephemeral.clear(self._throttle_key(user_id))
+        return codes
+
+    async def remove_totp(self, user_id: str, keep_sid: str) -> None:
+        now = self._clock.now()
+        ended = await self._store.remove_totp(
+            user_id, keep_sid, [AuditEvent("mfa.totp_removed", {"user_id": user_id})], now
+        )
+        if ended is None:
+            raise NotFound("no TOTP factor is enrolled")
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
+
+    # -- checking a factor ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _throttle_key(user_id: str) -> str:
+        return f"mfa:acct:{user_id}"
+
+    async def _check_throttle(self, user_id: str, method: str, now: float) -> None:
+        key = self._throttle_key(user_id)
+        wait = retry_after(await self._ephemeral.events(key, now, self._window.seconds), self._window, now)
+        if wait is not None:
+            await self._store.append_audit(
+                [AuditEvent("mfa.throttled", {"user_id": user_id, "method": method, "retry_after": wait})], now
+            )
+            raise TooManyAttempts(wait)
+
+    async def _failed(self, user_id: str, method: str, reason: str, now: float) -> NoReturn:
+        await self._ephemeral.add_event(self._throttle_key(user_id), now, self._window.seconds)
+        await self._store.append_audit(
+            [AuditEvent("mfa.failed", {"user_id": user_id, "method": method, "reason": reason})], now
+        )
+        raise InvalidMfa("the code is wrong, used already or expired")
+
+    async def verify(self, user_id: str, method: str, code: str, context: dict[str, str]) -> None:
+        """Checks a second factor now, once: a TOTP step or a recovery code is never accepted twice, on any node.
+        Raises TooManyAttempts while the account's window is full, InvalidMfa for a wrong code."""
+        now = self._clock.now()
+        if method not in METHODS:
+            raise InvalidRequest("'method' must be 'totp' or 'recovery_code'")
+        await self._check_throttle(user_id, method, now)
+        succeeded = AuditEvent("mfa.succeeded", {"user_id": user_id, "method": method, **context})
+        if method == "totp":
+            factor = await self._store.get_totp(user_id)
+            secret = factor.secret if factor else None
+            step = totp_step_matching(secret, code, now) if secret else None
+            if secret is None or step is None:
+                await self._failed(user_id, method, "wrong_code", now)
+            assert secret is not None and step is not None
+            if not await self._store.use_totp_step(user_id, secret, step, [succeeded], now):
+                await self._failed(user_id, method, "code_replayed", now)
+        else:
+            used = AuditEvent("mfa.recovery_code_used", {"user_id": user_id})
+            if len(code) > 64 or not await self._store.use_recovery_code(
+                user_id, recovery_code_hash(code), [succeeded, used], now
+            ):
+                await self._failed(user_id, method, "wrong_or_used_code", now)
+        # As with passwords, a success ends the run of consecutive failures.
+        await self._ephemeral.clear(self._throttle_key(user_id))
+
+    # -- step-up and the assurance of sensitive operations ---------------------------------------------------
+
+    def _policy(self, client_id: str) -> PolicySettings:
+        client = self._settings.clients.get(client_id)
+        return self._settings.policies[client.policy] if client else self._settings.policies["default"]
+
+    async def demand_fresh(self, claims: AccessClaims, operation: str) -> None:
+        """A sensitive operation: with a policy that requires MFA, or for a user with a factor, the caller's token
+        must show a second factor (acr loa:2) checked within the policy's step_up_max_age; otherwise 401 with the
+        RFC 9470 challenge."""
+        policy = self._policy(claims.client_id)
+        need = required_for_sensitive(policy.require_mfa, await self.has_factor(claims.sub), policy.step_up_max_age)
+        if need is None:
+            return
+        now = self._clock.now()
+        short = assurance_shortfall(claims.acr, claims.auth_time, need.acr, need.max_age, now)
+        if short is not None:
+            await self._store.append_audit(
+                [AuditEvent("step_up.required", {"user_id": claims.sub, "operation": operation})], now
+            )
+            acr, max_age = short
+            raise InsufficientAuthentication(acr, max_age, challenge(acr, max_age)[0])
+
+    async def step_up(self, claims: AccessClaims, session: Session, method: str, code: str, ip: str) -> IssuedSession:
+        """Checks a factor now and records it on the session: its tokens carry acr loa:2 and this auth_time for
+        the policy's step_up_max_age. Answers new tokens (the refresh token rotates)."""
+        if not await self.has_factor(claims.sub):
+            raise MfaEnrollmentRequired("no second factor is enrolled: POST /v1/mfa/totp first")
+        await self.verify(claims.sub, method, code, {"ip": ip, "purpose": "step_up"})
+        now = self._clock.now()
+        refresh = new_refresh_token(session.family)
+        elevated = await self._store.elevate_session(
+            session.sid,
+            RefreshToken(refresh_token_hash(refresh), session.sid, now),
+            [AuditEvent("session.stepped_up", {**session_fields(session), "method": method})],
+            now,
+        )
+        policy = self._settings.policies.get(session.policy)
+        if elevated is None or policy is None:
+            raise InvalidToken("session_ended")
+        return self._tokens.issue_pair(elevated, policy, now, refresh)

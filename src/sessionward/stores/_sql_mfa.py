@@ -1,0 +1,226 @@
+"""Second factors in SQL: TOTP factors, recovery codes, login MFA challenges, and a session's step-up.
+
+Every acceptance is a compare-and-set in one statement, so two nodes never accept the same thing twice: a TOTP
+time step only if it is newer than the last one accepted, a recovery code only while unused, an mfa_token only
+while pending and unexpired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from sessionward.core.audit import AuditEvent
+from sessionward.core.models import MfaChallenge, RefreshToken, Session, TotpFactor
+from sessionward.stores import schema as t
+from sessionward.stores._sql_sessions import SqlSessions, _active, _session_from_row
+
+_f, _rc, _ch, _s, _rt = t.mfa_factors, t.recovery_codes, t.mfa_challenges, t.sessions, t.refresh_tokens
+
+
+def _factor(row: Any) -> TotpFactor:
+    return TotpFactor(row.user_id, row.secret, row.pending_secret, int(row.last_step), row.confirmed_at)
+
+
+def _challenge(row: Any) -> MfaChallenge:
+    return MfaChallenge(
+        row.token_hash,
+        row.user_id,
+        row.client_id,
+        row.ip,
+        row.user_agent,
+        bool(row.revoke_others),
+        row.password_digest,
+        row.created_at,
+        row.expires_at,
+        int(row.failures),
+        row.state,
+    )
+
+
+class SqlMfa(SqlSessions):
+    def _end_others(self, conn: Connection, user_id: str, keep_sid: str | None, at: float) -> list[Session]:
+        sessions = _active(conn, _s.c.user_id == user_id)
+        return self._end(conn, [(s, "mfa_changed", "user") for s in sessions if s.sid != keep_sid], at)
+
+    # -- TOTP ----------------------------------------------------------------------------------------------
+
+    async def get_totp(self, user_id: str) -> TotpFactor | None:
+        row = await self._read(lambda conn: conn.execute(select(_f).where(_f.c.user_id == user_id)).first())
+        return _factor(row) if row else None
+
+    async def set_pending_totp(self, user_id: str, secret: str, audit: Sequence[AuditEvent], at: float) -> None:
+        def run(conn: Connection) -> None:
+            if not conn.execute(update(_f).where(_f.c.user_id == user_id).values(pending_secret=secret)).rowcount:
+                conn.execute(insert(_f).values(user_id=user_id, pending_secret=secret, last_step=0, created_at=at))
+            self._append(conn, audit, at)
+
+        await self._write(run)
+
+    async def confirm_totp(
+        self,
+        user_id: str,
+        pending_secret: str,
+        step: int,
+        code_hashes: Sequence[str],
+        keep_sid: str | None,
+        audit: Sequence[AuditEvent],
+        at: float,
+    ) -> list[Session] | None:
+        """Makes the pending secret the factor (only while it is still the pending one), records `step` as used,
+        replaces the recovery codes and ends the user's other sessions. None when the pending secret changed."""
+
+        def run(conn: Connection) -> list[Session] | None:
+            done = conn.execute(
+                update(_f)
+                .where(_f.c.user_id == user_id, _f.c.pending_secret == pending_secret)
+                .values(secret=pending_secret, pending_secret=None, last_step=step, confirmed_at=at)
+            ).rowcount
+            if not done:
+                return None
+            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
+            conn.execute(insert(_rc), [{"code_hash": h, "user_id": user_id, "created_at": at} for h in code_hashes])
+            ended = self._end_others(conn, user_id, keep_sid, at)
+            self._append(conn, audit, at)
+            return ended
+
+        return await self._write(run)
+
+    async def use_totp_step(self, user_id: str, secret: str, step: int, audit: Sequence[AuditEvent], at: float) -> bool:
+        """Accepts `step` of the factor `secret` only if it is newer than every step accepted before."""
+
+        def run(conn: Connection) -> bool:
+            done = conn.execute(
+                update(_f)
+                .where(_f.c.user_id == user_id, _f.c.secret == secret, _f.c.last_step < step)
+                .values(last_step=step)
+            ).rowcount
+            if done:
+                self._append(conn, audit, at)
+            return bool(done)
+
+        return await self._write(run)
+
+    async def remove_totp(
+        self, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session] | None:
+        """Removes the factor and its recovery codes, ends the user's other sessions. None: there was none."""
+
+        def run(conn: Connection) -> list[Session] | None:
+            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
+            if not conn.execute(delete(_f).where(_f.c.user_id == user_id)).rowcount:
+                return None
+            ended = self._end_others(conn, user_id, keep_sid, at)
+            self._append(conn, audit, at)
+            return ended
+
+        return await self._write(run)
+
+    # -- recovery codes ------------------------------------------------------------------------------------
+
+    async def use_recovery_code(self, user_id: str, code_hash: str, audit: Sequence[AuditEvent], at: float) -> bool:
+        def run(conn: Connection) -> bool:
+            done = conn.execute(
+                update(_rc)
+                .where(_rc.c.code_hash == code_hash, _rc.c.user_id == user_id, _rc.c.used_at.is_(None))
+                .values(used_at=at)
+            ).rowcount
+            if done:
+                self._append(conn, audit, at)
+            return bool(done)
+
+        return await self._write(run)
+
+    async def recovery_codes_left(self, user_id: str) -> int:
+        query = select(_rc.c.code_hash).where(_rc.c.user_id == user_id, _rc.c.used_at.is_(None))
+        return len(await self._read(lambda conn: conn.execute(query).all()))
+
+    # -- login challenges (mfa_token) ----------------------------------------------------------------------
+
+    async def create_mfa_challenge(self, challenge: MfaChallenge, audit: Sequence[AuditEvent], at: float) -> None:
+        def run(conn: Connection) -> None:
+            # The user's dead challenges go as new ones come: the table stays as small as the live ones.
+            conn.execute(delete(_ch).where(_ch.c.user_id == challenge.user_id, _ch.c.expires_at < at))
+            conn.execute(
+                insert(_ch).values(
+                    token_hash=challenge.token_hash,
+                    user_id=challenge.user_id,
+                    client_id=challenge.client_id,
+                    ip=challenge.ip,
+                    user_agent=challenge.user_agent,
+                    revoke_others=challenge.revoke_others,
+                    password_digest=challenge.password_digest,
+                    created_at=challenge.created_at,
+                    expires_at=challenge.expires_at,
+                    failures=challenge.failures,
+                    state=challenge.state,
+                )
+            )
+            self._append(conn, audit, at)
+
+        await self._write(run)
+
+    async def get_mfa_challenge(self, token_hash: str) -> MfaChallenge | None:
+        row = await self._read(lambda conn: conn.execute(select(_ch).where(_ch.c.token_hash == token_hash)).first())
+        return _challenge(row) if row else None
+
+    async def fail_mfa_challenge(
+        self, token_hash: str, max_failures: int, audit: Sequence[AuditEvent], at: float
+    ) -> int:
+        """Counts a wrong code against the challenge; at `max_failures` it is burned. Returns the count."""
+
+        def run(conn: Connection) -> int:
+            conn.execute(update(_ch).where(_ch.c.token_hash == token_hash).values(failures=_ch.c.failures + 1))
+            conn.execute(
+                update(_ch)
+                .where(_ch.c.token_hash == token_hash, _ch.c.failures >= max_failures, _ch.c.state == "pending")
+                .values(state="burned")
+            )
+            count = conn.execute(select(_ch.c.failures).where(_ch.c.token_hash == token_hash)).scalar_one_or_none()
+            self._append(conn, audit, at)
+            return int(count or 0)
+
+        return await self._write(run)
+
+    async def consume_mfa_challenge(self, token_hash: str, at: float) -> bool:
+        """Pending and unexpired -> used, once: the one presentation that gets here first wins."""
+
+        def run(conn: Connection) -> bool:
+            return bool(
+                conn.execute(
+                    update(_ch)
+                    .where(_ch.c.token_hash == token_hash, _ch.c.state == "pending", _ch.c.expires_at > at)
+                    .values(state="used")
+                ).rowcount
+            )
+
+        return await self._write(run)
+
+    # -- step-up -------------------------------------------------------------------------------------------
+
+    async def elevate_session(
+        self, sid: str, refresh: RefreshToken, audit: Sequence[AuditEvent], at: float
+    ) -> Session | None:
+        """Records a second factor verified now on an active session and rotates its refresh token to `refresh`
+        (the one rotated out has no successor to replay; presented after the grace it is reuse). None when the
+        session is no longer active."""
+
+        def run(conn: Connection) -> Session | None:
+            row = conn.execute(select(_s).where(_s.c.sid == sid, _s.c.state == "active").with_for_update()).first()
+            if row is None:
+                return None
+            conn.execute(update(_s).where(_s.c.sid == sid).values(mfa_at=at, last_active_at=at))
+            conn.execute(delete(_rt).where(_rt.c.sid == sid, _rt.c.state == "rotated"))
+            conn.execute(
+                update(_rt)
+                .where(_rt.c.sid == sid, _rt.c.state == "current")
+                .values(state="rotated", rotated_at=at, successor=None)
+            )
+            conn.execute(insert(_rt).values(token_hash=refresh.token_hash, sid=sid, created_at=at, state="current"))
+            self._append(conn, audit, at)
+            return dataclasses.replace(_session_from_row(row), mfa_at=at, last_active_at=at)
+
+        return await self._write(run)
