@@ -113,7 +113,11 @@ def _sqlite_engine(url: URL, writer: bool, pool_size: int) -> Engine:
     """The writer's transactions start with BEGIN IMMEDIATE; the reader runs each query in autocommit, which
     SQLite makes a consistent snapshot of its own."""
     engine = create_engine(
-        url, connect_args={"check_same_thread": False}, pool_size=pool_size, max_overflow=0, pool_timeout=60
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30.0},
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=60,
     )
 
     @event.listens_for(engine, "connect")
@@ -121,10 +125,11 @@ def _sqlite_engine(url: URL, writer: bool, pool_size: int) -> Engine:
         # Take transaction control from the driver so the BEGIN below is ours.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # The busy timeout first: switching a fresh file to WAL takes a lock another starting node may hold.
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
 
     if writer:
