@@ -36,9 +36,10 @@ async def principal(request: Request) -> AccessClaims:
             await csrf.check(svc.store, request, svc.settings.server.issuer_url, session, given, now)
         return claims
     # -- end of cookie transport
-    return await svc.tokens.authenticate(
-        request.headers.get("authorization"), svc.clock.now(), client_ip(request), dpop_request(request)
-    )
+    authorization = request.headers.get("authorization")
+    # The DPoP view of the request is built only for a DPoP-scheme token: the bearer path is the hot one.
+    dpop = dpop_request(request) if authorization and authorization[:5].lower() == "dpop " else None
+    return await svc.tokens.authenticate(authorization, svc.clock.now(), client_ip(request), dpop)
 
 
 def dpop_request(request: Request) -> DpopRequest:
