@@ -15,6 +15,8 @@ of a commit only, which is why the logs are written at the end (`_append` and `_
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +111,21 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(fd)
 
 
+def _switch_to_wal(cur: Any) -> None:
+    """Switching a fresh file to WAL needs it to itself, and SQLite answers "locked" at once (no busy wait) while
+    another starting connection holds it: retry briefly. A file already in WAL mode needs nothing."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_engine(url: URL, writer: bool, pool_size: int) -> Engine:
     """The writer's transactions start with BEGIN IMMEDIATE; the reader runs each query in autocommit, which
     SQLite makes a consistent snapshot of its own."""
@@ -125,9 +142,8 @@ def _sqlite_engine(url: URL, writer: bool, pool_size: int) -> Engine:
         # Take transaction control from the driver so the BEGIN below is ours.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        # The busy timeout first: switching a fresh file to WAL takes a lock another starting node may hold.
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
