@@ -105,11 +105,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            # The hot route first: Starlette tries routes in order.
-            *[r for r in sessions.routes if getattr(r, "path", "") == "/v1/me"],
+            # The hot route (/v1/me, first of sessions.routes) first: Starlette tries routes in order, and a
+            # path that matches with another method only is passed over for a later exact match.
+            *sessions.routes,
             *discovery.routes,
             *mfa.routes,
-            *sessions.routes,
             *admin.routes,
             *oauth.routes,
             *revocations.routes,

@@ -212,10 +212,10 @@ async def sessions_collection(request: Request) -> Response:
 
 
 routes = [
+    Route("/v1/me", me, methods=["GET"]),  # the hot path: first
     Route("/v1/sessions", sessions_collection, methods=["GET", "POST", "DELETE"]),
     Route("/v1/sessions/refresh", refresh, methods=["POST"]),
     Route("/v1/sessions/current", logout, methods=["DELETE"]),
     Route("/v1/sessions/{session_id}", end_one, methods=["DELETE"]),
-    Route("/v1/me", me, methods=["GET"]),
     Route("/v1/password", change_password, methods=["POST"]),
 ]
