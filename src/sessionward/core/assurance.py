@@ -20,9 +20,14 @@ LOA_MFA = "urn:sessionward:loa:2"
 _RANK = {LOA_PASSWORD: 1, LOA_MFA: 2}
 
 # RFC 8176: "pwd" a password, "otp" a one-time password (a TOTP code, and also a single-use recovery code),
-# "mfa" more than one factor.
+# "hwk" proof of possession of a hardware-secured key (a WebAuthn authenticator), "mfa" more than one factor.
 AMR_PASSWORD = ("pwd",)
 AMR_MFA = ("pwd", "otp", "mfa")
+
+
+def factor_amr(method: str) -> tuple[str, ...]:
+    """The methods a verified second factor adds to a password: ("hwk", "mfa") for WebAuthn, else ("otp", "mfa")."""
+    return ("hwk", "mfa") if method == "webauthn" else ("otp", "mfa")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ def effective_assurance(session: Session, step_up_max_age: float, now: float) ->
     if acr_rank(session.acr) >= acr_rank(LOA_MFA) or mfa_at is None:
         return Assurance(session.acr, session.amr, auth_time)
     if now < mfa_at + step_up_max_age:  # a step-up, still within its window
-        amr = tuple(dict.fromkeys((*session.amr, *AMR_MFA[1:])))
+        amr = tuple(dict.fromkeys((*session.amr, *(session.mfa_amr or AMR_MFA[1:]))))
         return Assurance(LOA_MFA, amr, auth_time)
     return Assurance(session.acr, session.amr, auth_time)
 

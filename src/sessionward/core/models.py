@@ -42,6 +42,8 @@ class Session:
     mfa_at: float | None = None
     # The RFC 7638 thumbprint of the DPoP key the session is bound to (RFC 9449); None: bearer tokens.
     dpop_jkt: str | None = field(default=None, repr=False)
+    # The RFC 8176 methods of the factor last verified by a step-up ("otp", or "hwk" for WebAuthn).
+    mfa_amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +106,16 @@ class MfaChallenge:
     expires_at: float
     failures: int = 0
     state: Literal["pending", "used", "burned"] = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class WebAuthnCredential:
+    """A registered authenticator: its credential id (base64url), COSE public key and newest signature count."""
+
+    credential_id: str
+    user_id: str
+    public_key: bytes = field(repr=False)
+    sign_count: int
+    name: str
+    created_at: float
+    last_used_at: float | None = None

@@ -38,6 +38,14 @@ class JsonBody:
             raise InvalidRequest(f"'{name}' must be true or false")
         return value
 
+    def mapping(self, name: str) -> dict[str, Any]:
+        value = self._data.get(name)
+        if value is None:
+            raise InvalidRequest(f"'{name}' is required")
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"'{name}' must be a JSON object")
+        return value
+
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.string(name, required=False, default=default)
         if value not in choices:

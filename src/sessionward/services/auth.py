@@ -9,11 +9,11 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sessionward.clock import Clock
 from sessionward.config import Settings
-from sessionward.core.assurance import AMR_MFA, AMR_PASSWORD, LOA_MFA, LOA_PASSWORD
+from sessionward.core.assurance import AMR_PASSWORD, LOA_MFA, LOA_PASSWORD, factor_amr
 from sessionward.core.audit import AuditEvent, hash_identifier
 from sessionward.core.events import session_fields
 from sessionward.core.limits import Admission
@@ -30,7 +30,7 @@ from sessionward.errors import (
     SessionLimit,
     TooManyAttempts,
 )
-from sessionward.services.mfa import METHODS, MfaService
+from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.tokens import IssuedSession, TokenService, fresh_session, refresh_token_hash
@@ -210,22 +210,42 @@ class AuthService:
         await self._store.create_mfa_challenge(
             challenge, [AuditEvent("login.mfa_required", {"user_id": user.user_id, "ip": req.ip})], now
         )
-        raise MfaRequired(token, METHODS, int(MFA_TOKEN_TTL))
+        raise MfaRequired(token, await self._mfa.methods_of(user.user_id), int(MFA_TOKEN_TTL))
 
-    async def complete_mfa(
-        self, mfa_token: str, method: str, code: str, ip: str, dpop_jkt: str | None = None
-    ) -> IssuedSession:
-        """The second step: the mfa_token of a password step from this address, and a factor checked now."""
-        now = self._clock.now()
-        token_hash = refresh_token_hash(mfa_token)
+    async def _pending_challenge(self, token_hash: str, ip: str, now: float) -> MfaChallenge:
         found = await self._store.get_mfa_challenge(token_hash)
         reason = _unusable(found, ip, now)
         if reason is not None or found is None:
             who = {"user_id": found.user_id} if found else {}
             await self._store.append_audit([AuditEvent("mfa.failed", {**who, "ip": ip, "reason": reason})], now)
             raise InvalidMfa("the mfa_token is invalid, expired or used: sign in again")
+        return found
+
+    async def webauthn_login_options(self, mfa_token: str, ip: str) -> dict[str, Any]:
+        """WebAuthn options for the second step of this login: the challenge answers only this mfa_token."""
+        token_hash = refresh_token_hash(mfa_token)
+        found = await self._pending_challenge(token_hash, ip, self._clock.now())
+        options = await self._mfa.webauthn_options_for(found.user_id, f"login:{token_hash}")
+        if options is None:
+            raise InvalidRequest("no security key is registered for this account: use another method")
+        return options
+
+    async def complete_mfa(
+        self,
+        mfa_token: str,
+        method: str,
+        code: str,
+        ip: str,
+        dpop_jkt: str | None = None,
+        assertion: dict[str, Any] | None = None,
+    ) -> IssuedSession:
+        """The second step: the mfa_token of a password step from this address, and a factor checked now."""
+        now = self._clock.now()
+        token_hash = refresh_token_hash(mfa_token)
+        found = await self._pending_challenge(token_hash, ip, now)
         try:
-            await self._mfa.verify(found.user_id, method, code, {"ip": ip, "purpose": "login"})
+            context = {"ip": ip, "purpose": "login"}
+            await self._mfa.verify(found.user_id, method, code, context, assertion, f"login:{token_hash}")
         except InvalidMfa:
             failures = await self._store.fail_mfa_challenge(token_hash, MAX_FAILURES_PER_TOKEN, [], now)
             if failures >= MAX_FAILURES_PER_TOKEN:
@@ -245,7 +265,7 @@ class AuthService:
         try:
             if _digest(user.password_hash) != found.password_digest:
                 raise CredentialsChanged("the password changed after the first step")
-            return await self._start_session(user, req, now, user.password_hash, mfa=True)
+            return await self._start_session(user, req, now, user.password_hash, mfa_method=method)
         except CredentialsChanged:
             await self._store.append_audit(
                 [AuditEvent("login.failed", {"user_id": user.user_id, "ip": ip, "reason": "password_changed"})], now
@@ -253,10 +273,11 @@ class AuthService:
             raise InvalidMfa("the password changed meanwhile: sign in again") from None
 
     async def _start_session(
-        self, user: User, req: LoginRequest, now: float, verified_hash: str, mfa: bool = False
+        self, user: User, req: LoginRequest, now: float, verified_hash: str, mfa_method: str | None = None
     ) -> IssuedSession:
         policy = self._settings.policy_for_client(req.client_id)
-        acr, amr = (ACR_MFA, AMR_MFA) if mfa else (ACR_PASSWORD, AMR_PASSWORD)
+        mfa = mfa_method is not None
+        acr, amr = (ACR_MFA, ("pwd", *factor_amr(mfa_method or ""))) if mfa else (ACR_PASSWORD, AMR_PASSWORD)
         session, refresh, stored = fresh_session(
             user.user_id, req.client_id, policy.name, now, acr, amr, req.ip, req.user_agent
         )

@@ -21,6 +21,7 @@ from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.sessions import SessionService
 from sessionward.services.tokens import TokenService
+from sessionward.services.webauthn import WebAuthnService
 from sessionward.stores.base import DurableStore, EphemeralStore
 from sessionward.stores.memory import MemoryEphemeralStore
 from sessionward.stores.sql import REVOCATION_PAGE, SqlStore, sqlite_url
@@ -122,7 +123,8 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     passwords = Passwords(settings.passwords)
     dpop = DpopService(settings, keyring, ephemeral)
     tokens = TokenService(settings, keyring, revocations, store, dpop)
-    mfa = MfaService(settings, store, ephemeral, tokens, revocations, clock)
+    webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
+    mfa = MfaService(settings, store, ephemeral, tokens, revocations, clock, webauthn)
     auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock, mfa)
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock)
     clients = ClientService(settings, store, tokens, sessions, clock)

@@ -1,5 +1,6 @@
-"""Second factors: TOTP (RFC 6238) enrolment and confirmation, single-use recovery codes, checking a factor
-(throttled like passwords), step-up, and the assurance sensitive operations demand (RFC 9470).
+"""Second factors: TOTP (RFC 6238) and WebAuthn enrolment and confirmation, single-use recovery codes, checking
+a factor (throttled like passwords), step-up, the assurance sensitive operations demand (RFC 9470), and the
+reset of a lost factor by an administrator.
 
 Secrets and codes never reach the audit trail or the logs: records name the user, the method and the outcome.
 TOTP secrets are stored in the database as they are (like the signing keys, they rely on the data dir's 0600/0700
@@ -12,16 +13,16 @@ import hashlib
 import hmac
 import math
 import secrets
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pyotp
 
 from sessionward.clock import Clock
 from sessionward.config import PolicySettings, Settings
-from sessionward.core.assurance import assurance_shortfall, challenge, required_for_sensitive
+from sessionward.core.assurance import assurance_shortfall, challenge, factor_amr, required_for_sensitive
 from sessionward.core.audit import AuditEvent
 from sessionward.core.events import session_fields
-from sessionward.core.models import RefreshToken, Session
+from sessionward.core.models import RefreshToken, Session, WebAuthnCredential
 from sessionward.core.throttle import Window, retry_after
 from sessionward.crypto.jwt import AccessClaims
 from sessionward.errors import (
@@ -35,9 +36,10 @@ from sessionward.errors import (
 )
 from sessionward.services.revocation import RevocationState
 from sessionward.services.tokens import IssuedSession, TokenService, new_refresh_token, refresh_token_hash
+from sessionward.services.webauthn import WebAuthnService
 from sessionward.stores.base import DurableStore, EphemeralStore
 
-METHODS = ("totp", "recovery_code")
+METHODS = ("totp", "webauthn", "recovery_code")
 TOTP_PERIOD = 30
 TOTP_DIGITS = 6
 DRIFT_STEPS = 1  # a code of the step before or after the current one is accepted too
@@ -83,8 +85,10 @@ class MfaService:
         tokens: TokenService,
         revocations: RevocationState,
         clock: Clock,
+        webauthn: WebAuthnService,
     ) -> None:
         self._settings = settings
+        self._webauthn = webauthn
         self._store = store
         self._ephemeral = ephemeral
         self._tokens = tokens
@@ -93,8 +97,15 @@ class MfaService:
         self._window = Window("mfa_account", MAX_FAILURES_PER_ACCOUNT, settings.login.failure_window)
 
     async def has_factor(self, user_id: str) -> bool:
-        factor = await self._store.get_totp(user_id)
-        return factor is not None and factor.secret is not None
+        return await self._store.has_second_factor(user_id)
+
+    async def methods_of(self, user_id: str) -> tuple[str, ...]:
+        """The methods the user can answer a second-factor challenge with, in the order a client should offer."""
+        totp = await self._store.get_totp(user_id)
+        keys = await self._store.list_webauthn_credentials(user_id)
+        codes = await self._store.recovery_codes_left(user_id)
+        has = {"totp": totp is not None and totp.secret is not None, "webauthn": bool(keys), "recovery_code": codes > 0}
+        return tuple(m for m in METHODS if has[m])
 
     # -- enrolment -----------------------------------------------------------------------------------------
 
@@ -165,22 +176,46 @@ class MfaService:
             )
             raise TooManyAttempts(wait)
 
-    async def _failed(self, user_id: str, method: str, reason: str, now: float) -> NoReturn:
+    async def _failed(
+        self,
+        user_id: str,
+        method: str,
+        reason: str,
+        now: float,
+        message: str = "the code is wrong, used already or expired",
+    ) -> NoReturn:
         await self._ephemeral.add_event(self._throttle_key(user_id), now, self._window.seconds)
         await self._store.append_audit(
             [AuditEvent("mfa.failed", {"user_id": user_id, "method": method, "reason": reason})], now
         )
-        raise InvalidMfa("the code is wrong, used already or expired")
+        raise InvalidMfa(message)
 
-    async def verify(self, user_id: str, method: str, code: str, context: dict[str, str]) -> None:
-        """Checks a second factor now, once: a TOTP step or a recovery code is never accepted twice, on any node.
-        Raises TooManyAttempts while the account's window is full, InvalidMfa for a wrong code."""
+    async def verify(
+        self,
+        user_id: str,
+        method: str,
+        code: str,
+        context: dict[str, str],
+        assertion: dict[str, Any] | None = None,
+        challenge_purpose: str = "",
+    ) -> None:
+        """Checks a second factor now, once: a TOTP step, a recovery code or a WebAuthn challenge is never
+        accepted twice, on any node. A WebAuthn `assertion` must answer a challenge issued for
+        `challenge_purpose`. Raises TooManyAttempts while the account's window is full, InvalidMfa for a wrong
+        code or assertion."""
         now = self._clock.now()
         if method not in METHODS:
-            raise InvalidRequest("'method' must be 'totp' or 'recovery_code'")
+            raise InvalidRequest("'method' must be one of: " + ", ".join(METHODS))
+        if method == "webauthn" and assertion is None:
+            raise InvalidRequest("'credential' (the WebAuthn assertion) is required for method 'webauthn'")
         await self._check_throttle(user_id, method, now)
         succeeded = AuditEvent("mfa.succeeded", {"user_id": user_id, "method": method, **context})
-        if method == "totp":
+        if method == "webauthn":
+            assert assertion is not None
+            reason = await self._webauthn.verify_assertion(user_id, assertion, challenge_purpose, [succeeded])
+            if reason is not None:
+                await self._failed(user_id, method, reason, now, "the security key's answer is invalid, used or late")
+        elif method == "totp":
             factor = await self._store.get_totp(user_id)
             secret = factor.secret if factor else None
             step = totp_step_matching(secret, code, now) if secret else None
@@ -221,12 +256,31 @@ class MfaService:
             acr, max_age = short
             raise InsufficientAuthentication(acr, max_age, challenge(acr, max_age)[0])
 
-    async def step_up(self, claims: AccessClaims, session: Session, method: str, code: str, ip: str) -> IssuedSession:
+    async def webauthn_options_for(self, user_id: str, purpose: str) -> dict[str, Any] | None:
+        return await self._webauthn.authentication_options(user_id, purpose)
+
+    async def step_up_options(self, claims: AccessClaims) -> dict[str, Any]:
+        """WebAuthn options for a step-up of the caller's session."""
+        options = await self._webauthn.authentication_options(claims.sub, f"step_up:{claims.sid}")
+        if options is None:
+            raise MfaEnrollmentRequired("no security key is registered: POST /v1/mfa/webauthn first")
+        return options
+
+    async def step_up(
+        self,
+        claims: AccessClaims,
+        session: Session,
+        method: str,
+        code: str,
+        ip: str,
+        assertion: dict[str, Any] | None = None,
+    ) -> IssuedSession:
         """Checks a factor now and records it on the session: its tokens carry acr loa:2 and this auth_time for
         the policy's step_up_max_age. Answers new tokens (the refresh token rotates)."""
         if not await self.has_factor(claims.sub):
-            raise MfaEnrollmentRequired("no second factor is enrolled: POST /v1/mfa/totp first")
-        await self.verify(claims.sub, method, code, {"ip": ip, "purpose": "step_up"})
+            raise MfaEnrollmentRequired("no second factor is enrolled: POST /v1/mfa/totp or /v1/mfa/webauthn first")
+        context = {"ip": ip, "purpose": "step_up"}
+        await self.verify(claims.sub, method, code, context, assertion, f"step_up:{session.sid}")
         now = self._clock.now()
         refresh = new_refresh_token(session.family)
         elevated = await self._store.elevate_session(
@@ -234,8 +288,60 @@ class MfaService:
             RefreshToken(refresh_token_hash(refresh), session.sid, now),
             [AuditEvent("session.stepped_up", {**session_fields(session), "method": method})],
             now,
+            factor_amr(method),
         )
         policy = self._settings.policies.get(session.policy)
         if elevated is None or policy is None:
             raise InvalidToken("session_ended")
         return self._tokens.issue_pair(elevated, policy, now, refresh)
+
+    # -- WebAuthn enrolment and removal ----------------------------------------------------------------------
+
+    async def webauthn_options(self, user_id: str, username: str) -> dict[str, Any]:
+        return await self._webauthn.registration_options(user_id, username)
+
+    async def confirm_webauthn(
+        self, user_id: str, answer: dict[str, Any], name: str, keep_sid: str
+    ) -> tuple[WebAuthnCredential, list[str]]:
+        """Registers the authenticator that answered our registration challenge (with user verification). The
+        user's first factor comes with new recovery codes (returned in clear this once; none otherwise); the
+        user's other sessions end."""
+        now = self._clock.now()
+        await self._check_throttle(user_id, "webauthn", now)
+        credential = await self._webauthn.verify_registration(user_id, answer, name)
+        if credential is None:
+            await self._failed(
+                user_id, "webauthn", "registration_invalid", now, "the security key's answer is invalid, used or late"
+            )
+        assert credential is not None
+        first = not await self.has_factor(user_id)
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)] if first else []
+        audit = [AuditEvent("mfa.webauthn_registered", {"user_id": user_id, "name": credential.name})]
+        if codes:
+            audit.append(AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES}))
+        ended = await self._store.add_webauthn_credential(
+            credential, [recovery_code_hash(c) for c in codes], keep_sid, audit, now
+        )
+        if ended is None:
+            raise InvalidRequest("this security key is registered already")
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
+        await self._ephemeral.clear(self._throttle_key(user_id))
+        return credential, codes
+
+    async def remove_webauthn(self, user_id: str, credential_id: str, keep_sid: str) -> None:
+        now = self._clock.now()
+        ended = await self._store.remove_webauthn_credential(
+            user_id, credential_id, keep_sid, [AuditEvent("mfa.webauthn_removed", {"user_id": user_id})], now
+        )
+        if ended is None:
+            raise NotFound("no such security key")
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
+
+    async def reset_factors(self, user_id: str, by: str) -> int:
+        """A lost factor: every factor and recovery code of the user goes and every session of the user ends
+        (the user signs in with the password and enrols again). Answers how many sessions ended."""
+        now = self._clock.now()
+        ended = await self._store.reset_factors(user_id, [AuditEvent("mfa.reset", {"user_id": user_id, "by": by})], now)
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
+        await self._ephemeral.clear(self._throttle_key(user_id))
+        return len(ended)

@@ -8,6 +8,7 @@ while pending and unexpired.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,14 @@ from sessionward.stores import schema as t
 from sessionward.stores._sql_sessions import SqlSessions, _active, _session_from_row
 
 _f, _rc, _ch, _s, _rt = t.mfa_factors, t.recovery_codes, t.mfa_challenges, t.sessions, t.refresh_tokens
+
+
+def has_any_factor(conn: Connection, user_id: str) -> bool:
+    """A confirmed TOTP secret or a registered WebAuthn authenticator."""
+    totp = conn.execute(select(_f.c.user_id).where(_f.c.user_id == user_id, _f.c.secret.is_not(None))).first()
+    wc = t.webauthn_credentials
+    key = conn.execute(select(wc.c.credential_id).where(wc.c.user_id == user_id).limit(1)).first()
+    return totp is not None or key is not None
 
 
 def _factor(row: Any) -> TotpFactor:
@@ -107,12 +116,14 @@ class SqlMfa(SqlSessions):
     async def remove_totp(
         self, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
     ) -> list[Session] | None:
-        """Removes the factor and its recovery codes, ends the user's other sessions. None: there was none."""
+        """Removes the factor, and the recovery codes when it was the last factor; ends the user's other
+        sessions. None: there was none."""
 
         def run(conn: Connection) -> list[Session] | None:
-            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
             if not conn.execute(delete(_f).where(_f.c.user_id == user_id)).rowcount:
                 return None
+            if not has_any_factor(conn, user_id):
+                conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
             ended = self._end_others(conn, user_id, keep_sid, at)
             self._append(conn, audit, at)
             return ended
@@ -202,7 +213,12 @@ class SqlMfa(SqlSessions):
     # -- step-up -------------------------------------------------------------------------------------------
 
     async def elevate_session(
-        self, sid: str, refresh: RefreshToken, audit: Sequence[AuditEvent], at: float
+        self,
+        sid: str,
+        refresh: RefreshToken,
+        audit: Sequence[AuditEvent],
+        at: float,
+        amr: tuple[str, ...] = ("otp", "mfa"),
     ) -> Session | None:
         """Records a second factor verified now on an active session and rotates its refresh token to `refresh`
         (the one rotated out has no successor to replay; presented after the grace it is reuse). None when the
@@ -212,7 +228,9 @@ class SqlMfa(SqlSessions):
             row = conn.execute(select(_s).where(_s.c.sid == sid, _s.c.state == "active").with_for_update()).first()
             if row is None:
                 return None
-            conn.execute(update(_s).where(_s.c.sid == sid).values(mfa_at=at, last_active_at=at))
+            conn.execute(
+                update(_s).where(_s.c.sid == sid).values(mfa_at=at, last_active_at=at, mfa_amr=json.dumps(list(amr)))
+            )
             conn.execute(delete(_rt).where(_rt.c.sid == sid, _rt.c.state == "rotated"))
             conn.execute(
                 update(_rt)
@@ -221,6 +239,6 @@ class SqlMfa(SqlSessions):
             )
             conn.execute(insert(_rt).values(token_hash=refresh.token_hash, sid=sid, created_at=at, state="current"))
             self._append(conn, audit, at)
-            return dataclasses.replace(_session_from_row(row), mfa_at=at, last_active_at=at)
+            return dataclasses.replace(_session_from_row(row), mfa_at=at, last_active_at=at, mfa_amr=amr)
 
         return await self._write(run)

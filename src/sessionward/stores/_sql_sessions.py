@@ -360,6 +360,7 @@ def _session_row(s: Session) -> dict[str, Any]:
         "family": s.family,
         "mfa_at": s.mfa_at,
         "dpop_jkt": s.dpop_jkt,
+        "mfa_amr": json.dumps(list(s.mfa_amr)) if s.mfa_amr else None,
     }
 
 
@@ -382,4 +383,5 @@ def _session_from_row(row: Any) -> Session:
         family=row.family,
         mfa_at=row.mfa_at,
         dpop_jkt=row.dpop_jkt,
+        mfa_amr=tuple(json.loads(row.mfa_amr)) if row.mfa_amr else (),
     )

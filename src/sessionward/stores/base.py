@@ -9,7 +9,16 @@ from typing import Protocol
 
 from sessionward.core.audit import AuditEvent, AuditRecord
 from sessionward.core.limits import Admission
-from sessionward.core.models import MfaChallenge, RefreshToken, Revocation, Session, StoredKey, TotpFactor, User
+from sessionward.core.models import (
+    MfaChallenge,
+    RefreshToken,
+    Revocation,
+    Session,
+    StoredKey,
+    TotpFactor,
+    User,
+    WebAuthnCredential,
+)
 from sessionward.core.session import SessionTimeouts
 
 
@@ -178,11 +187,57 @@ class MfaStore(Protocol):
     async def consume_mfa_challenge(self, token_hash: str, at: float) -> bool: ...
 
     async def elevate_session(
-        self, sid: str, refresh: RefreshToken, audit: Sequence[AuditEvent], at: float
+        self,
+        sid: str,
+        refresh: RefreshToken,
+        audit: Sequence[AuditEvent],
+        at: float,
+        amr: tuple[str, ...] = ("otp", "mfa"),
     ) -> Session | None: ...
 
 
-class DurableStore(UserStore, KeyStore, SessionStore, MfaStore, AuditLog, Protocol):
+class WebAuthnStore(Protocol):
+    """Registered authenticators and their single-use ceremony challenges (only hashed)."""
+
+    async def create_webauthn_challenge(
+        self, challenge_hash: str, user_id: str, purpose: str, expires_at: float, at: float
+    ) -> None: ...
+
+    async def take_webauthn_challenge(self, challenge_hash: str, user_id: str, purpose: str, at: float) -> bool:
+        """True once, for the user and purpose it was issued to, before it expires."""
+        ...
+
+    async def list_webauthn_credentials(self, user_id: str) -> list[WebAuthnCredential]: ...
+
+    async def get_webauthn_credential(self, credential_id: str) -> WebAuthnCredential | None: ...
+
+    async def add_webauthn_credential(
+        self,
+        credential: WebAuthnCredential,
+        code_hashes: Sequence[str],
+        keep_sid: str | None,
+        audit: Sequence[AuditEvent],
+        at: float,
+    ) -> list[Session] | None:
+        """None when the credential id is registered already; else the other sessions it ended."""
+        ...
+
+    async def use_webauthn_credential(
+        self, credential_id: str, user_id: str, seen_count: int, new_count: int, audit: Sequence[AuditEvent], at: float
+    ) -> bool: ...
+
+    async def remove_webauthn_credential(
+        self, user_id: str, credential_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session] | None: ...
+
+    async def has_second_factor(self, user_id: str) -> bool: ...
+
+    async def reset_factors(self, user_id: str, audit: Sequence[AuditEvent], at: float) -> list[Session]:
+        """Removes every factor and recovery code of the user and ends all of the user's sessions."""
+        ...
+
+
+class DurableStore(UserStore, KeyStore, SessionStore, MfaStore, WebAuthnStore, AuditLog, Protocol):
     async def initialize(self) -> None: ...
 
     async def ping(self) -> None: ...

@@ -70,6 +70,7 @@ sessions = Table(
     Column("family", String(32), nullable=False, unique=True),
     Column("mfa_at", Double, nullable=True),  # when a second factor was last verified (migration 0003)
     Column("dpop_jkt", String(64), nullable=True),  # the DPoP key the session is bound to (migration 0004)
+    Column("mfa_amr", String(64), nullable=True),  # JSON: the methods of the last step-up (migration 0005)
     Index("ix_sessions_user_state", "user_id", "state"),
     Index("ix_sessions_ip_state", "ip", "state"),
 )
@@ -172,4 +173,33 @@ mfa_challenges = Table(
     Column("failures", Integer, nullable=False),
     Column("state", String(16), nullable=False),
     Index("ix_mfa_challenges_user", "user_id"),
+)
+
+# -- WebAuthn (migration 0005) --------------------------------------------------------------------------------------
+
+# A user's registered authenticators. `credential_id` is base64url (at most 1023 bytes raw); `sign_count` the
+# newest signature counter seen: a compare-and-set on it refuses a cloned authenticator's stale count.
+webauthn_credentials = Table(
+    "webauthn_credentials",
+    metadata,
+    Column("credential_id", String(1400), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", Seq, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    Index("ix_webauthn_credentials_user", "user_id"),
+)
+
+# WebAuthn ceremony challenges, only hashed: single-use, short-lived, bound to a user and a purpose
+# ("register", "login:<mfa_token hash>", "step_up:<sid>").
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("challenge_hash", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.user_id"), nullable=False),
+    Column("purpose", String(128), nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_webauthn_challenges_user", "user_id"),
 )

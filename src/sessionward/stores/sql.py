@@ -21,8 +21,8 @@ from sessionward.core.models import StoredKey, User
 from sessionward.errors import Conflict
 from sessionward.stores import schema as t
 from sessionward.stores._sql_base import DEFAULT_POOL_SIZE, PoolPlan, engine_url, sqlite_url
-from sessionward.stores._sql_mfa import SqlMfa
 from sessionward.stores._sql_sessions import REVOCATION_PAGE
+from sessionward.stores._sql_webauthn import SqlWebAuthn
 
 __all__ = ["DEFAULT_POOL_SIZE", "REVOCATION_PAGE", "PoolPlan", "SqlStore", "engine_url", "sqlite_url"]
 
@@ -31,7 +31,7 @@ def _user(row: Any) -> User:
     return User(row.user_id, row.username, row.password_hash, bool(row.is_admin), row.created_at, row.epoch)
 
 
-class SqlStore(SqlMfa):
+class SqlStore(SqlWebAuthn):
     # -- users ---------------------------------------------------------------------------------------------
 
     async def create_user(self, user: User, audit: Sequence[AuditEvent], at: float) -> None:

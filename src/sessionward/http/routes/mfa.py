@@ -1,15 +1,19 @@
-"""Second factors: TOTP enrolment, confirmation and removal, the second step of a login, and step-up."""
+"""Second factors: TOTP and WebAuthn enrolment, confirmation and removal, the factors overview, the second step
+of a login, and step-up (each with the WebAuthn options its assertion answers)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sessionward.crypto.jwt import AccessClaims
 from sessionward.errors import InvalidRequest, InvalidToken
 from sessionward.http import csrf
-from sessionward.http.body import json_body
-from sessionward.http.context import client_ip, principal, services, token_endpoint_dpop
+from sessionward.http.body import JsonBody, json_body
+from sessionward.http.context import client_ip, principal, rfc3339, services, token_endpoint_dpop
 from sessionward.http.cookies import authenticated_by_cookie, cookie_session_answer
 from sessionward.http.routes.sessions import TOKEN_HEADERS, session_answer
 from sessionward.services.mfa import METHODS
@@ -28,9 +32,8 @@ async def enrol_totp(request: Request) -> Response:
     """A new TOTP secret awaiting confirmation. Replacing an enrolled factor is a factor change: it needs a
     second factor checked within the policy's step_up_max_age (RFC 9470 challenge otherwise)."""
     claims = await principal(request)
+    await _guard_factor_change(request, claims, "mfa.totp_replace")
     svc = services(request)
-    if await svc.mfa.has_factor(claims.sub):
-        await svc.mfa.demand_fresh(claims, "mfa.totp_replace")
     secret, uri = await svc.mfa.enrol_totp(claims.sub, await svc.auth.username_of(claims.sub))
     return JSONResponse({"secret": secret, "otpauth_uri": uri}, headers=TOKEN_HEADERS)
 
@@ -39,10 +42,8 @@ async def confirm_totp(request: Request) -> Response:
     claims = await principal(request)
     body = await json_body(request)
     code = body.string("code", max_len=16)
-    svc = services(request)
-    if await svc.mfa.has_factor(claims.sub):
-        await svc.mfa.demand_fresh(claims, "mfa.totp_replace")
-    codes = await svc.mfa.confirm_totp(claims.sub, code, claims.sid)
+    await _guard_factor_change(request, claims, "mfa.totp_replace")
+    codes = await services(request).mfa.confirm_totp(claims.sub, code, claims.sid)
     return JSONResponse({"recovery_codes": codes}, headers=TOKEN_HEADERS)
 
 
@@ -54,29 +55,108 @@ async def remove_totp(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _factor_proof(body: JsonBody) -> tuple[str, str, dict[str, Any] | None]:
+    """(method, code, WebAuthn assertion): a code for totp and recovery_code, a `credential` for webauthn."""
+    method = body.choice("method", METHODS, "")
+    if method == "webauthn":
+        return method, "", body.mapping("credential")
+    return method, body.string("code", max_len=64), None
+
+
+async def _guard_factor_change(request: Request, claims: AccessClaims, operation: str) -> None:
+    """Adding a factor next to another, or replacing one, is a factor change: it needs a fresh second factor."""
+    svc = services(request)
+    if await svc.mfa.has_factor(claims.sub):
+        await svc.mfa.demand_fresh(claims, operation)
+
+
+async def factors(request: Request) -> Response:
+    """The caller's second factors: whether TOTP is on, the security keys, and the recovery codes left."""
+    claims = await principal(request)
+    svc = services(request)
+    totp = await svc.store.get_totp(claims.sub)
+    keys = await svc.store.list_webauthn_credentials(claims.sub)
+    body = {
+        "totp": totp is not None and totp.secret is not None,
+        "webauthn": [
+            {
+                "credential_id": k.credential_id,
+                "name": k.name,
+                "created_at": rfc3339(k.created_at),
+                "last_used_at": rfc3339(k.last_used_at) if k.last_used_at is not None else None,
+            }
+            for k in keys
+        ],
+        "recovery_codes_left": await svc.store.recovery_codes_left(claims.sub),
+        "methods": list(await svc.mfa.methods_of(claims.sub)),
+    }
+    return JSONResponse(body, headers=TOKEN_HEADERS)
+
+
+async def webauthn_register_options(request: Request) -> Response:
+    claims = await principal(request)
+    await _guard_factor_change(request, claims, "mfa.webauthn_add")
+    svc = services(request)
+    options = await svc.mfa.webauthn_options(claims.sub, await svc.auth.username_of(claims.sub))
+    return JSONResponse({"publicKey": options}, headers=TOKEN_HEADERS)
+
+
+async def webauthn_register(request: Request) -> Response:
+    claims = await principal(request)
+    body = await json_body(request)
+    answer = body.mapping("credential")
+    name = body.string("name", required=False, max_len=64)
+    await _guard_factor_change(request, claims, "mfa.webauthn_add")
+    credential, codes = await services(request).mfa.confirm_webauthn(claims.sub, answer, name, claims.sid)
+    answered: dict[str, object] = {"credential_id": credential.credential_id, "name": credential.name}
+    if codes:
+        answered["recovery_codes"] = codes
+    return JSONResponse(answered, headers=TOKEN_HEADERS)
+
+
+async def webauthn_remove(request: Request) -> Response:
+    claims = await principal(request)
+    svc = services(request)
+    await svc.mfa.demand_fresh(claims, "mfa.webauthn_remove")
+    await svc.mfa.remove_webauthn(claims.sub, request.path_params["credential_id"], claims.sid)
+    return Response(status_code=204)
+
+
+async def webauthn_login_options(request: Request) -> Response:
+    body = await json_body(request)
+    mfa_token = body.string("mfa_token", max_len=128)
+    options = await services(request).auth.webauthn_login_options(mfa_token, client_ip(request))
+    return JSONResponse({"publicKey": options}, headers=TOKEN_HEADERS)
+
+
+async def webauthn_step_up_options(request: Request) -> Response:
+    claims = await principal(request)
+    options = await services(request).mfa.step_up_options(claims)
+    return JSONResponse({"publicKey": options}, headers=TOKEN_HEADERS)
+
+
 async def login_second_step(request: Request) -> Response:
     body = await json_body(request)
     mfa_token = body.string("mfa_token", max_len=128)
-    method = body.choice("method", METHODS, "")
-    code = body.string("code", max_len=64)
+    method, code, assertion = _factor_proof(body)
     transport = body.choice("transport", ("token", "cookie"), "token")
     if transport == "cookie" and request.headers.get("dpop") is not None:
         raise InvalidRequest("DPoP binds tokens the client holds: use the token transport")
     dpop_jkt = await token_endpoint_dpop(request)  # a proof here binds the new session (RFC 9449)
-    issued = await services(request).auth.complete_mfa(mfa_token, method, code, client_ip(request), dpop_jkt)
+    auth = services(request).auth
+    issued = await auth.complete_mfa(mfa_token, method, code, client_ip(request), dpop_jkt, assertion)
     return _answer(request, issued, 201, transport == "cookie")
 
 
 async def step_up(request: Request) -> Response:
     claims = await principal(request)
     body = await json_body(request)
-    method = body.choice("method", METHODS, "")
-    code = body.string("code", max_len=64)
+    method, code, assertion = _factor_proof(body)
     svc = services(request)
     session = await svc.store.get_session(claims.sid)
     if session is None or session.state != "active":
         raise InvalidToken("session_ended")
-    issued = await svc.mfa.step_up(claims, session, method, code, client_ip(request))
+    issued = await svc.mfa.step_up(claims, session, method, code, client_ip(request), assertion)
     return _answer(request, issued, 200, authenticated_by_cookie(request))
 
 
@@ -87,8 +167,14 @@ async def totp(request: Request) -> Response:
 
 
 routes = [
+    Route("/v1/mfa", factors, methods=["GET"]),
     Route("/v1/mfa/totp", totp, methods=["POST", "DELETE"]),
     Route("/v1/mfa/totp/confirm", confirm_totp, methods=["POST"]),
+    Route("/v1/mfa/webauthn", webauthn_register_options, methods=["POST"]),
+    Route("/v1/mfa/webauthn/confirm", webauthn_register, methods=["POST"]),
+    Route("/v1/mfa/webauthn/{credential_id}", webauthn_remove, methods=["DELETE"]),
     Route("/v1/sessions/mfa", login_second_step, methods=["POST"]),
+    Route("/v1/sessions/mfa/webauthn", webauthn_login_options, methods=["POST"]),
     Route("/v1/sessions/step-up", step_up, methods=["POST"]),
+    Route("/v1/sessions/step-up/webauthn", webauthn_step_up_options, methods=["POST"]),
 ]
