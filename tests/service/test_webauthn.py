@@ -337,3 +337,13 @@ def test_no_key_means_no_key_options(server: Server, client: httpx2.Client, cloc
     assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
     r = client.post("/v1/sessions/mfa/webauthn", json={"mfa_token": "not-a-token"})
     assert (r.status_code, r.json()["error"]) == (401, "invalid_mfa")
+
+
+def test_an_issuer_on_a_public_ip_address_refuses_webauthn_clearly(make_server: Any, clock: FakeClock) -> None:
+    server = make_server({"SESSIONWARD_SERVER__ISSUER": "https://192.0.2.10:8443"}, clock)
+    server.add_user("alice", PASSWORD)
+    base_url = f"https://127.0.0.1:{server.settings.server.port}"  # the issuer is not this node's address
+    with httpx2.Client(base_url=base_url, verify=server.ssl_context(), timeout=10.0) as client:
+        r = client.post("/v1/mfa/webauthn", headers=bearer(login(server, client)["access_token"]))
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
+    assert "issuer" in r.json()["error_description"]
