@@ -12,14 +12,44 @@ successful poll, callers must ask the store per request instead of trusting memo
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import anyio
 
 from sessionward.core.models import Revocation
 
 log = logging.getLogger("sessionward.revocation")
 
 Publish = Callable[[Sequence[Revocation]], Awaitable[None]]
+
+
+class ChangeSignal:
+    """Wakes the waiters when the state learns something new, so readers of the feed (the SSE stream) read the
+    store when there is news instead of polling it. A generation counter closes the gap between reading and
+    waiting: a change that lands in between makes `wait` return at once."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._waiters: list[anyio.Event] = []
+
+    def notify(self) -> None:
+        self.generation += 1
+        waiters, self._waiters = self._waiters, []
+        for event in waiters:
+            event.set()
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Returns when the generation has moved past `seen`, or after `timeout` seconds."""
+        if self.generation != seen or timeout <= 0 or math.isnan(timeout):
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        with anyio.move_on_after(timeout):
+            await event.wait()
+        if event in self._waiters:
+            self._waiters.remove(event)
 
 
 class RevocationState:
@@ -43,6 +73,7 @@ class RevocationState:
         self._synced_at: float | None = None
         self.publish: Publish | None = publish
         self.cursor = 0  # the highest durable-feed entry applied
+        self.changed = ChangeSignal()
 
     # -- what this node does itself ------------------------------------------------------------------------
 
@@ -68,11 +99,15 @@ class RevocationState:
 
     def apply(self, entries: Iterable[Revocation]) -> None:
         """Idempotent: an entry seen twice (published and polled) changes nothing the second time."""
+        news = False
         for entry in entries:
-            if entry.kind == "sid":
-                self._ended_sids[entry.subject] = max(entry.value, self._ended_sids.get(entry.subject, 0.0))
-            else:
-                self._user_epochs[entry.subject] = max(entry.value, self._user_epochs.get(entry.subject, 0.0))
+            known = self._ended_sids if entry.kind == "sid" else self._user_epochs
+            before = known.get(entry.subject, 0.0)
+            if entry.value > before:
+                known[entry.subject] = entry.value
+                news = True
+        if news:
+            self.changed.notify()
 
     def caught_up(self, entries: Sequence[Revocation]) -> None:
         """A poll of the durable feed succeeded with these entries."""

@@ -223,7 +223,7 @@ def _paths() -> dict[str, Any]:
                             '`id: <seq>`, `event: revocation`, `data:` {"kind": "sid", "sid", "until"} '
                             "(reject the session's tokens until `until`, seconds since the epoch) or "
                             '{"kind": "epoch", "sub", "epoch"} (reject the user\'s tokens with iat < epoch). '
-                            "A `: ping` comment follows every successful poll of the store at least every 250 ms; "
+                            "A `: ping` comment follows a successful read of the store at least every 250 ms; "
                             "the first one ends the backlog. Without Last-Event-ID the backlog is every entry that "
                             "still matters; with it, the entries after that id"
                         ),

@@ -30,8 +30,11 @@ from sessionward.stores.sql import REVOCATION_PAGE
 log = logging.getLogger("sessionward.revocations")
 
 STREAM_PATH: Final = "/v1/revocations/stream"
-POLL_SECONDS: Final = 0.05
+# The stream reads the store when this node learns of a revocation (its own, by pub/sub or by its own poll of the
+# feed), at most every MIN_READ_GAP, and otherwise every HEARTBEAT_SECONDS, each read followed by a ping when due.
+MIN_READ_GAP: Final = 0.05
 HEARTBEAT_SECONDS: Final = 0.25
+_PING_SLACK: Final = 0.02  # a wake-up a little early still pings, so pings never slip to twice the heartbeat
 MAX_EVENT_ID: Final = 2**63 - 1
 _HEADERS: Final = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
@@ -112,6 +115,7 @@ async def _events(request: Request, svc: Services, after: int) -> AsyncIterator[
     last_ping = -math.inf
     failing = False
     while not draining() and not await request.is_disconnected():
+        seen = svc.revocations.changed.generation
         try:
             entries = await _read_round(svc, sent)
         except Exception:  # no ping while the store cannot be read: the reader must see a dead feed
@@ -123,10 +127,12 @@ async def _events(request: Request, svc: Services, after: int) -> AsyncIterator[
             if entries:
                 yield b"".join(event_bytes(e) for e in entries)
             now = anyio.current_time()
-            if now - last_ping >= HEARTBEAT_SECONDS:
+            if now - last_ping >= HEARTBEAT_SECONDS - _PING_SLACK:
                 last_ping = now
                 yield b": ping\n\n"
-        await anyio.sleep(POLL_SECONDS)
+        await anyio.sleep(MIN_READ_GAP)
+        due = HEARTBEAT_SECONDS - MIN_READ_GAP if failing else last_ping + HEARTBEAT_SECONDS - anyio.current_time()
+        await svc.revocations.changed.wait(seen, due)
 
 
 async def stream(request: Request) -> Response:
