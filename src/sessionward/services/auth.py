@@ -34,6 +34,7 @@ from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.tokens import IssuedSession, TokenService, fresh_session, refresh_token_hash
+from sessionward.services.usernames import Usernames
 from sessionward.stores.base import DurableStore, EphemeralStore
 
 ACR_PASSWORD = LOA_PASSWORD
@@ -81,6 +82,7 @@ class AuthService:
         revocations: RevocationState,
         clock: Clock,
         mfa: MfaService,
+        usernames: Usernames,
     ) -> None:
         self._mfa = mfa
         self._revocations = revocations
@@ -90,7 +92,7 @@ class AuthService:
         self._passwords = passwords
         self._tokens = tokens
         self._clock = clock
-        self._usernames: dict[str, str] = {}
+        self._usernames = usernames
         login = settings.login
         self._account, self._account_ip, self._ip = login_windows(
             login.max_failures_per_account,
@@ -100,14 +102,7 @@ class AuthService:
         )
 
     async def username_of(self, user_id: str) -> str:
-        """From memory after the first look-up: usernames do not change, and /v1/me must not hit the store."""
-        name = self._usernames.get(user_id)
-        if name is None:
-            user = await self._store.get_user(user_id)
-            name = user.username if user else ""
-            if user and len(self._usernames) < 100_000:
-                self._usernames[user_id] = name
-        return name
+        return await self._usernames.of(user_id)
 
     async def create_user(self, username: str, password: str, is_admin: bool, created_by: str) -> User:
         now = self._clock.now()

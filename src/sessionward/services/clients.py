@@ -17,6 +17,7 @@ from sessionward.core.session import is_alive, session_deadline
 from sessionward.errors import InvalidClient, InvalidToken
 from sessionward.services.sessions import SessionService
 from sessionward.services.tokens import TokenService, refresh_token_hash
+from sessionward.services.usernames import Usernames
 from sessionward.stores.base import DurableStore
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -24,8 +25,15 @@ INACTIVE: dict[str, Any] = {"active": False}
 
 class ClientService:
     def __init__(
-        self, settings: Settings, store: DurableStore, tokens: TokenService, sessions: SessionService, clock: Clock
+        self,
+        settings: Settings,
+        store: DurableStore,
+        tokens: TokenService,
+        sessions: SessionService,
+        clock: Clock,
+        usernames: Usernames,
     ) -> None:
+        self._usernames = usernames
         self._settings = settings
         self._store = store
         self._tokens = tokens
@@ -78,7 +86,7 @@ class ClientService:
             policy = self._sessions.policy(session) if session else None
             if session is None or policy is None or not is_alive(session, policy, now):
                 return INACTIVE
-            username = await self._username(claims.sub)
+            username = await self._usernames.of(claims.sub)
             token_type = "DPoP" if claims.cnf_jkt is not None else "Bearer"  # `cnf` is among the claims
             return {"active": True, **claims.claims_dict(), "token_type": token_type, "username": username}
         stored = await self._store.get_refresh(refresh_token_hash(token))
@@ -98,10 +106,6 @@ class ClientService:
             "iat": int(stored.created_at),
             "exp": int(session_deadline(session, policy)),
         }
-
-    async def _username(self, user_id: str) -> str:
-        user = await self._store.get_user(user_id)
-        return user.username if user else ""
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str]:

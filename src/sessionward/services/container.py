@@ -21,6 +21,7 @@ from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.sessions import SessionService
 from sessionward.services.tokens import TokenService
+from sessionward.services.usernames import Usernames
 from sessionward.services.webauthn import WebAuthnService
 from sessionward.stores.base import DurableStore, EphemeralStore
 from sessionward.stores.memory import MemoryEphemeralStore
@@ -125,9 +126,10 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     tokens = TokenService(settings, keyring, revocations, store, dpop)
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
     mfa = MfaService(settings, store, ephemeral, tokens, revocations, clock, webauthn)
-    auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock, mfa)
+    usernames = Usernames(store)
+    auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock, mfa, usernames)
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock)
-    clients = ClientService(settings, store, tokens, sessions, clock)
+    clients = ClientService(settings, store, tokens, sessions, clock, usernames)
     services = Services(
         settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis
     )

@@ -40,13 +40,13 @@ class ChangeSignal:
         for event in waiters:
             event.set()
 
-    async def wait(self, seen: int, timeout: float) -> None:
-        """Returns when the generation has moved past `seen`, or after `timeout` seconds."""
-        if self.generation != seen or timeout <= 0 or math.isnan(timeout):
+    async def wait(self, seen: int, within: float) -> None:
+        """Returns when the generation has moved past `seen`, or after `within` seconds."""
+        if self.generation != seen or within <= 0 or math.isnan(within):
             return
         event = anyio.Event()
         self._waiters.append(event)
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(within):
             await event.wait()
         if event in self._waiters:
             self._waiters.remove(event)

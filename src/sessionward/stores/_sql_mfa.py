@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Update, delete, insert, select, update
 
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import MfaChallenge, RefreshToken, Session, TotpFactor
@@ -51,6 +51,17 @@ def _challenge(row: Any) -> MfaChallenge:
 
 
 class SqlMfa(SqlSessions):
+    async def _accept_once(self, compare_and_set: Update, audit: Sequence[AuditEvent], at: float) -> bool:
+        """Runs a compare-and-set UPDATE; True (and the audit written with it) only when it matched a row."""
+
+        def run(conn: Connection) -> bool:
+            done = bool(conn.execute(compare_and_set).rowcount)
+            if done:
+                self._append(conn, audit, at)
+            return done
+
+        return await self._write(run)
+
     def _end_others(self, conn: Connection, user_id: str, keep_sid: str | None, at: float) -> list[Session]:
         sessions = _active(conn, _s.c.user_id == user_id)
         return self._end(conn, [(s, "mfa_changed", "user") for s in sessions if s.sid != keep_sid], at)
@@ -101,17 +112,12 @@ class SqlMfa(SqlSessions):
     async def use_totp_step(self, user_id: str, secret: str, step: int, audit: Sequence[AuditEvent], at: float) -> bool:
         """Accepts `step` of the factor `secret` only if it is newer than every step accepted before."""
 
-        def run(conn: Connection) -> bool:
-            done = conn.execute(
-                update(_f)
-                .where(_f.c.user_id == user_id, _f.c.secret == secret, _f.c.last_step < step)
-                .values(last_step=step)
-            ).rowcount
-            if done:
-                self._append(conn, audit, at)
-            return bool(done)
-
-        return await self._write(run)
+        accept = (
+            update(_f)
+            .where(_f.c.user_id == user_id, _f.c.secret == secret, _f.c.last_step < step)
+            .values(last_step=step)
+        )
+        return await self._accept_once(accept, audit, at)
 
     async def remove_totp(
         self, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
@@ -133,17 +139,12 @@ class SqlMfa(SqlSessions):
     # -- recovery codes ------------------------------------------------------------------------------------
 
     async def use_recovery_code(self, user_id: str, code_hash: str, audit: Sequence[AuditEvent], at: float) -> bool:
-        def run(conn: Connection) -> bool:
-            done = conn.execute(
-                update(_rc)
-                .where(_rc.c.code_hash == code_hash, _rc.c.user_id == user_id, _rc.c.used_at.is_(None))
-                .values(used_at=at)
-            ).rowcount
-            if done:
-                self._append(conn, audit, at)
-            return bool(done)
-
-        return await self._write(run)
+        accept = (
+            update(_rc)
+            .where(_rc.c.code_hash == code_hash, _rc.c.user_id == user_id, _rc.c.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return await self._accept_once(accept, audit, at)
 
     async def recovery_codes_left(self, user_id: str) -> int:
         query = select(_rc.c.code_hash).where(_rc.c.user_id == user_id, _rc.c.used_at.is_(None))

@@ -123,21 +123,12 @@ class SqlWebAuthn(SqlMfa):
         """Records a verified assertion: only while the stored count is still `seen_count` (no other node
         accepted a signature meanwhile). Authenticators that keep no counter report 0 every time."""
 
-        def run(conn: Connection) -> bool:
-            done = conn.execute(
-                update(_wc)
-                .where(
-                    _wc.c.credential_id == credential_id,
-                    _wc.c.user_id == user_id,
-                    _wc.c.sign_count == seen_count,
-                )
-                .values(sign_count=new_count, last_used_at=at)
-            ).rowcount
-            if done:
-                self._append(conn, audit, at)
-            return bool(done)
-
-        return await self._write(run)
+        accept = (
+            update(_wc)
+            .where(_wc.c.credential_id == credential_id, _wc.c.user_id == user_id, _wc.c.sign_count == seen_count)
+            .values(sign_count=new_count, last_used_at=at)
+        )
+        return await self._accept_once(accept, audit, at)
 
     async def remove_webauthn_credential(
         self, user_id: str, credential_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
