@@ -133,6 +133,27 @@ def users_add(
     out.print(f"created user {user.username} ({user.user_id}){' as admin' if admin else ''}", markup=False)
 
 
+@users_app.command("reset-mfa")
+def users_reset_mfa(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """A lost second factor: remove every factor and recovery code of the user and end all their sessions.
+
+    The user then signs in with the password alone and enrols again. Does not ask for confirmation."""
+    settings = settings_from(config, data_dir)
+
+    async def work(svc: Services) -> int:
+        found = await svc.store.get_user_by_name(name)
+        if found is None:
+            raise NotFound(f"no user {name!r}")
+        return await svc.mfa.reset_factors(found.user_id, "cli")
+
+    count = with_services(settings, work)
+    out.print(
+        f"reset the second factors of {name}: ended {count} session{'s' if count != 1 else ''}",
+        markup=False,
+        highlight=False,
+    )
+
+
 @keys_app.command("list")
 def keys_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List signing keys: kid, alg, state."""
