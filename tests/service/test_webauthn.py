@@ -347,3 +347,31 @@ def test_an_issuer_on_a_public_ip_address_refuses_webauthn_clearly(make_server: 
         r = client.post("/v1/mfa/webauthn", headers=bearer(login(server, client)["access_token"]))
     assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
     assert "issuer" in r.json()["error_description"]
+
+
+def test_a_ceremony_may_span_two_nodes_and_is_still_accepted_once(make_server: Any) -> None:
+    """Options from one node, the answer to another (a load balancer without stickiness): the challenge lives in
+    the shared store, so it works, and a replay to either node is refused."""
+    env = {"SESSIONWARD_SERVER__ISSUER": "https://sessionward.test"}
+    a = make_server(env, name="shared")
+    a.add_user("alice", PASSWORD)
+    b = make_server(env, name="shared")
+    key = SoftAuthenticator(origin="https://sessionward.test", rp_id="sessionward.test")
+
+    def client(node: Server) -> httpx2.Client:
+        base_url = f"https://127.0.0.1:{node.settings.server.port}"
+        return httpx2.Client(base_url=base_url, verify=node.ssl_context(), timeout=10.0)
+
+    with client(a) as ca, client(b) as cb:
+        token = login(a, ca)["access_token"]
+        options = ca.post("/v1/mfa/webauthn", headers=bearer(token)).json()
+        assert options["publicKey"]["rp"]["id"] == "sessionward.test"
+        r = cb.post("/v1/mfa/webauthn/confirm", json={"credential": key.create(options)}, headers=bearer(token))
+        assert r.status_code == 200, r.text
+        mfa_token = a.login(ca, "alice", PASSWORD).json()["mfa_token"]
+        assertion = key.get(login_options(cb, mfa_token))
+        assert key_step(ca, mfa_token, assertion).status_code == 201
+        again = b.login(cb, "alice", PASSWORD).json()["mfa_token"]
+        login_options(cb, again)
+        for node in (ca, cb):
+            assert key_step(node, again, assertion).status_code == 401
