@@ -9,7 +9,7 @@ left out with a reason rather than spoiling the whole set.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sessionward.crypto._b64 import b64url_decode
 from sessionward.crypto._errors import TokenRejected
+from sessionward.crypto._ring import ImmutableRing
 from sessionward.crypto.keys import (
     _KID,
     ALGORITHMS,
@@ -89,49 +90,14 @@ class JwksKey:
         return now < self._deadline
 
 
-class PublicKeyRing:
+class PublicKeyRing(ImmutableRing[JwksKey]):
     """Immutable snapshot of an issuer's public keys; replaced wholesale when the JWKS is fetched again."""
 
-    __slots__ = ("_by_kid", "_keys")
-    _keys: tuple[JwksKey, ...]
-    _by_kid: dict[str, JwksKey]
-
-    def __init__(self, keys: Iterable[JwksKey]) -> None:
-        ordered = tuple(keys)
-        by_kid: dict[str, JwksKey] = {}
-        for key in ordered:
-            if not isinstance(key, JwksKey):
-                raise TypeError("PublicKeyRing holds JwksKey objects only")
-            if key.kid in by_kid:
-                raise ValueError(f"duplicate kid {key.kid}")
-            by_kid[key.kid] = key
-        object.__setattr__(self, "_keys", ordered)
-        object.__setattr__(self, "_by_kid", by_kid)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("PublicKeyRing is immutable; build a new one")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("PublicKeyRing is immutable; build a new one")
+    __slots__ = ()
+    _holds = JwksKey
 
     def __repr__(self) -> str:
         return f"PublicKeyRing({', '.join(f'{k.kid}:{k.alg}' for k in self._keys)})"
-
-    @property
-    def keys(self) -> tuple[JwksKey, ...]:
-        return self._keys
-
-    def __contains__(self, kid: object) -> bool:
-        return type(kid) is str and kid in self._by_kid
-
-    def for_verification(self, kid: object, now: float) -> JwksKey | None:
-        """Exact kid match only; None for anything else (the same contract as KeyRing.for_verification)."""
-        if type(kid) is not str:
-            return None
-        key = self._by_kid.get(kid)
-        if key is None or not now < key._deadline:
-            return None
-        return key
 
 
 def _uint(jwk: Mapping[str, object], name: str, length: int | None = None) -> int:

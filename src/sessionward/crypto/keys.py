@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sessionward.crypto._b64 import b64url_encode
+from sessionward.crypto._ring import ImmutableRing
 
 Algorithm = Literal["ES256", "RS256"]
 KeyState = Literal["active", "retired"]
@@ -209,46 +210,27 @@ def retire(key: SigningKey, now: float, max_token_lifetime: float) -> SigningKey
     return replace(key, state="retired", verify_until=verify_until)
 
 
-class KeyRing:
+class KeyRing(ImmutableRing[SigningKey]):
     """Immutable snapshot of the keys. Replaced wholesale when keys change (so readers never lock)."""
 
-    __slots__ = ("_active", "_by_kid", "_keys")
-    _keys: tuple[SigningKey, ...]
-    _by_kid: dict[str, SigningKey]
+    __slots__ = ("_active",)
+    _holds = SigningKey
     _active: dict[str, SigningKey]
 
     def __init__(self, keys: Iterable[SigningKey]) -> None:
-        ordered = tuple(keys)
-        by_kid: dict[str, SigningKey] = {}
+        super().__init__(keys)
         active: dict[str, SigningKey] = {}
-        for key in ordered:
-            if not isinstance(key, SigningKey):
-                raise TypeError("KeyRing holds SigningKey objects only")
-            if key.kid in by_kid:
-                _bad(f"duplicate kid {key.kid}")
-            by_kid[key.kid] = key
+        for key in self._keys:
             current = active.get(key.alg)
             # Ties broken by kid so that every node picks the same key from the same rows.
             if key.state == "active" and (
                 current is None or (key.created_at, key.kid) > (current.created_at, current.kid)
             ):
                 active[key.alg] = key
-        object.__setattr__(self, "_keys", ordered)
-        object.__setattr__(self, "_by_kid", by_kid)
         object.__setattr__(self, "_active", active)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("KeyRing is immutable; build a new one")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("KeyRing is immutable; build a new one")
 
     def __repr__(self) -> str:
         return f"KeyRing({', '.join(f'{k.kid}:{k.alg}:{k.state}' for k in self._keys)})"
-
-    @property
-    def keys(self) -> tuple[SigningKey, ...]:
-        return self._keys
 
     def active(self, alg: Algorithm) -> SigningKey:
         """The newest active key of that algorithm; KeyError if there is none."""
@@ -256,15 +238,6 @@ class KeyRing:
             return self._active[alg]
         except KeyError:
             raise KeyError(f"no active {alg} key") from None
-
-    def for_verification(self, kid: object, now: float) -> SigningKey | None:
-        """Exact kid match only; None for anything else, including non-strings and keys past verify_until."""
-        if type(kid) is not str:
-            return None
-        key = self._by_kid.get(kid)
-        if key is None or not now < key._deadline:
-            return None
-        return key
 
     def jwks(self, now: float) -> dict[str, list[dict[str, str]]]:
         return {"keys": [public_jwk(k) for k in self._keys if k.verifies_at(now)]}
