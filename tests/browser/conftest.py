@@ -102,8 +102,14 @@ def browser(chromium_ready: None) -> Iterator[Browser]:
 def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     made: list[BrowserContext] = []
 
-    def make(user_agent: str | None = None, viewport: dict[str, int] | None = None) -> BrowserContext:
-        options: dict[str, Any] = {"ignore_https_errors": True, "viewport": viewport or DESKTOP}
+    def make(
+        user_agent: str | None = None, viewport: dict[str, int] | None = None, javascript: bool = True
+    ) -> BrowserContext:
+        options: dict[str, Any] = {
+            "ignore_https_errors": True,
+            "viewport": viewport or DESKTOP,
+            "java_script_enabled": javascript,
+        }
         if user_agent:
             options["user_agent"] = user_agent
         if viewport == PHONE:

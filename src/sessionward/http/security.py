@@ -16,7 +16,25 @@ _NO_STORE = (b"cache-control", b"no-store")
 _PAGE_CSP = (
     b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_PAGE_HEADERS = [(b"content-security-policy", _PAGE_CSP), (b"cross-origin-opener-policy", b"same-origin")]
+# The pages with a security-key button (WebAuthn needs script) say so by carrying this policy themselves
+# (layout.page(script=True)): the same, plus script files from 'self' only (the one is /static/webauthn.js; no
+# inline script, no eval) and their requests to 'self' only. Trusted Types are required, with no policy allowed:
+# no script of ours writes markup, so no string ever reaches a DOM sink. Any other policy a page response
+# carries is replaced by the strict one.
+SCRIPT_PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'; "
+    "trusted-types 'none'"
+)
+_SCRIPT_PAGE_CSP = SCRIPT_PAGE_CSP.encode("ascii")
+_CSP = b"content-security-policy"
+_PAGE_HEADERS = [(b"cross-origin-opener-policy", b"same-origin")]
+
+
+def _page_policy(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    """The scripted policy when the page asked for exactly it; otherwise the strict one."""
+    asked = [value for name, value in headers if name.lower() == _CSP]
+    return (_CSP, _SCRIPT_PAGE_CSP if asked == [_SCRIPT_PAGE_CSP] else _PAGE_CSP)
 
 
 def is_page_path(path: str) -> bool:
@@ -46,6 +64,9 @@ class SecurityHeaders:
                 if no_store and not any(h[0].lower() == b"cache-control" for h in headers):
                     headers.append(_NO_STORE)
                 if is_page:
+                    policy = _page_policy(headers)
+                    headers = [h for h in headers if h[0].lower() != _CSP]
+                    headers.append(policy)
                     headers.extend(_PAGE_HEADERS)
                 message["headers"] = headers
             await send(message)

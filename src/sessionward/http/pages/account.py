@@ -1,4 +1,4 @@
-"""The account pages: "Where you're signed in" (and ending sessions from it), and changing the password."""
+"""The account page "Where you're signed in", and ending sessions from it (the password page: password.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from starlette.responses import RedirectResponse, Response
 
 from sessionward.core.models import Session
 from sessionward.core.useragent import parse_user_agent
-from sessionward.errors import InvalidRequest, NotFound, WrongPassword
-from sessionward.http.context import client_ip, services
-from sessionward.http.cookies import expire_session_cookies, set_session_cookies
-from sessionward.http.pages.forms import Form, read_form, refuse_other_origins, refuse_without_token
+from sessionward.errors import NotFound
+from sessionward.http.context import services
+from sessionward.http.cookies import expire_session_cookies
+from sessionward.http.pages.forms import acting as _acting
 from sessionward.http.pages.html import EMPTY, Html, join, render
-from sessionward.http.pages.layout import Viewer, csrf_field, field, notice, page
+from sessionward.http.pages.layout import csrf_field, notice, page
 from sessionward.http.pages.messages import done_message, duration_words
-from sessionward.http.pages.session import HOME, SIGNIN, NoSession, PageSession, resolve
-from sessionward.services.sessions import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from sessionward.http.pages.session import HOME, SIGNIN, NoSession, resolve, viewer_of
 
 _DEVICE_ICONS: Final = {
     "desktop": '<rect x="3" y="4.5" width="18" height="12" rx="1.5"/><path d="M8.5 20h7M12 16.5V20"/>',
@@ -114,10 +113,6 @@ def _count(request: Request) -> int:
     return int(n) if n.isdigit() and len(n) <= 5 else 0
 
 
-async def _viewer(request: Request, who: PageSession) -> Viewer:
-    return Viewer(await services(request).auth.username_of(who.claims.sub), who.csrf_token)
-
-
 async def sessions_page(request: Request) -> Response:
     who = await resolve(request)
     if isinstance(who, NoSession):
@@ -168,23 +163,8 @@ then <a href="/account/password">change your password</a>.</p>
         f"Sessions end after {duration_words(policy.idle_timeout)} without activity and after "
         f"{duration_words(policy.absolute_timeout)} at most. Times are in UTC."
     )
-    response = page("Where you're signed in", body, viewer=await _viewer(request, who), current=HOME, footer=footer)
+    response = page("Where you're signed in", body, viewer=await viewer_of(request, who), current=HOME, footer=footer)
     return who.finish(request, response)
-
-
-async def _acting(request: Request) -> tuple[PageSession, Form] | Response:
-    """A post from our own pages by a signed-in session with its CSRF token, or the answer that refuses it."""
-    refused = await refuse_other_origins(request)
-    if refused is not None:
-        return refused
-    who = await resolve(request)
-    if isinstance(who, NoSession):
-        return who.to_signin()
-    form = await read_form(request)
-    refused = await refuse_without_token(request, form, who)
-    if refused is not None:
-        return refused
-    return who, form
 
 
 def _signed_out() -> Response:
@@ -215,108 +195,3 @@ async def end_others(request: Request) -> Response:
     who, _form = acting
     ended = await services(request).sessions.end_scope(who.claims.sub, who.claims.sid, "others")
     return who.finish(request, RedirectResponse(f"{HOME}?done=others&n={len(ended)}", status_code=303))
-
-
-def _password_body(csrf: str, errors: dict[str, str], message: Html = EMPTY) -> Html:
-    return render(
-        """<section class="card card-narrow card-form">
-<h1>Change your password</h1>
-<p class="lead">Changing your password signs you out on every other device. This device stays signed in.</p>
-{message}
-<form method="post" action="/account/password" class="form">
-{csrf}
-{current}
-{new}
-{confirm}
-<div class="actions">
-<button type="submit" class="btn btn-primary">Change password</button>
-<a class="btn btn-quiet" href="/account/sessions">Cancel</a>
-</div>
-</form>
-</section>""",
-        message=message,
-        csrf=csrf_field(csrf),
-        current=field(
-            "current_password",
-            "Current password",
-            kind="password",
-            autocomplete="current-password",
-            error=errors.get("current_password", ""),
-            autofocus=True,
-        ),
-        new=field(
-            "new_password",
-            "New password",
-            kind="password",
-            autocomplete="new-password",
-            hint=f"At least {MIN_PASSWORD_LENGTH} characters. A few unrelated words make a strong password.",
-            error=errors.get("new_password", ""),
-            minlength=MIN_PASSWORD_LENGTH,
-        ),
-        confirm=field(
-            "confirm_password",
-            "Repeat the new password",
-            kind="password",
-            autocomplete="new-password",
-            error=errors.get("confirm_password", ""),
-        ),
-    )
-
-
-async def password_form(request: Request) -> Response:
-    who = await resolve(request)
-    if isinstance(who, NoSession):
-        return who.to_signin()
-    body = _password_body(who.csrf_token, {})
-    viewer = await _viewer(request, who)
-    return who.finish(request, page("Change your password", body, viewer=viewer, current="/account/password"))
-
-
-# The form's field names (constants: the linter takes string keys named like passwords for hard-coded secrets).
-_CURRENT, _NEW, _CONFIRM = "current_password", "new_password", "confirm_password"
-
-
-def _password_errors(current: str, new: str, confirm: str) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    if not current:
-        errors[_CURRENT] = "Enter your current password."
-    if not MIN_PASSWORD_LENGTH <= len(new) <= MAX_PASSWORD_LENGTH:
-        errors[_NEW] = f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters."
-    elif new == current:
-        errors[_NEW] = "Choose a password different from your current one."
-    if not errors.get(_NEW) and new != confirm:
-        errors[_CONFIRM] = "The two new passwords don't match."
-    return errors
-
-
-async def change_password(request: Request) -> Response:
-    acting = await _acting(request)
-    if isinstance(acting, Response):
-        return acting
-    who, form = acting
-    svc = services(request)
-    current, new, confirm = form.get("current_password"), form.get("new_password"), form.get("confirm_password")
-    errors = _password_errors(current, new, confirm)
-    if not errors:
-        others = sum(1 for s in await svc.sessions.alive_sessions(who.claims.sub) if s.sid != who.claims.sid)
-        try:
-            issued = await svc.sessions.change_password(
-                who.claims.sub, who.session, current, new, client_ip(request), request.headers.get("user-agent", "")
-            )
-        except WrongPassword:
-            errors[_CURRENT] = "That is not your current password."
-        except InvalidRequest as exc:
-            errors[_NEW] = exc.description[:1].upper() + exc.description[1:] + "."
-        else:
-            response = RedirectResponse(f"{HOME}?done=password&n={others}", status_code=303)
-            set_session_cookies(
-                response, issued, svc.sessions.policy(issued.session) or svc.settings.policies["default"]
-            )
-            return response
-    message = notice("error", "Your password was not changed. Please correct the fields marked below.")
-    body = _password_body(who.csrf_token, errors, message)
-    viewer = await _viewer(request, who)
-    status = 403 if _CURRENT in errors and current else 400
-    return who.finish(
-        request, page("Change your password", body, viewer=viewer, current="/account/password", status=status)
-    )

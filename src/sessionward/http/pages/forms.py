@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -13,7 +15,7 @@ from sessionward.http.body import UnsupportedMediaType, capped_body
 from sessionward.http.context import services
 from sessionward.http.pages.html import render
 from sessionward.http.pages.layout import icon, page
-from sessionward.http.pages.session import PageSession
+from sessionward.http.pages.session import NoSession, PageSession, resolve
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -26,6 +28,14 @@ class Form:
         values = self._fields.get(name, [])
         value = values[0] if len(values) == 1 else ""
         return value if len(value) <= max_len else ""
+
+    def json_object(self, name: str, max_len: int = 16 * 1024) -> dict[str, Any] | None:
+        """A field holding a JSON object (a security key's answer, as webauthn.js encodes it), or None."""
+        try:
+            value = json.loads(self.get(name, max_len) or "null")
+        except (ValueError, RecursionError):
+            return None
+        return value if isinstance(value, dict) else None
 
 
 async def read_form(request: Request) -> Form:
@@ -70,3 +80,18 @@ async def refuse_without_token(request: Request, form: Form, who: PageSession) -
         return None
     await csrf.reject(svc.store, request, reason, who.session, svc.clock.now())
     return who.finish(request, refused_page())
+
+
+async def acting(request: Request) -> tuple[PageSession, Form] | Response:
+    """A post from our own pages by a signed-in session with its CSRF token, or the answer that refuses it."""
+    refused = await refuse_other_origins(request)
+    if refused is not None:
+        return refused
+    who = await resolve(request)
+    if isinstance(who, NoSession):
+        return who.to_signin()
+    form = await read_form(request)
+    refused = await refuse_without_token(request, form, who)
+    if refused is not None:
+        return refused
+    return who, form

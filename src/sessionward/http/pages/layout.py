@@ -1,4 +1,6 @@
-"""The frame every page shares, and the small pieces the pages are built from. No script, no inline style."""
+"""The frame every page shares, and the small pieces the pages are built from. No inline script or style; the
+pages with a security-key button load the one script file, /static/webauthn.js, under a policy that allows it
+(http/security.py SCRIPT_PAGE_CSP); every other page has no script at all."""
 
 from __future__ import annotations
 
@@ -11,9 +13,14 @@ from typing import Final, Literal
 from starlette.responses import HTMLResponse
 
 from sessionward.http.pages.html import EMPTY, Html, join, render
+from sessionward.http.security import SCRIPT_PAGE_CSP
 
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
-STATIC_TYPES: Final = {"app.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+STATIC_TYPES: Final = {
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+    "webauthn.js": "text/javascript; charset=utf-8",
+}
 
 
 @functools.cache
@@ -74,6 +81,7 @@ def field(
     error: str = "",
     autofocus: bool = False,
     minlength: int = 0,
+    required: bool = True,
 ) -> Html:
     described = [f"{name}-hint"] if hint else []
     if error:
@@ -86,7 +94,7 @@ def field(
         Html('aria-invalid="true"') if error else EMPTY,
         render('minlength="{n}"', n=minlength) if minlength else EMPTY,
         Html("autofocus") if autofocus else EMPTY,
-        Html("required"),
+        Html("required") if required else EMPTY,
     ]
     return render(
         '<div class="field">\n<label for="{name}">{label}</label>\n<input {attributes}>\n{hint}{error}</div>',
@@ -115,7 +123,11 @@ _BRAND: Final = Html(
 def _nav(viewer: Viewer | None, current: str) -> Html:
     if viewer is None:
         return EMPTY
-    links = [("/account/sessions", "Your devices"), ("/account/password", "Password")]
+    links = [
+        ("/account/sessions", "Your devices"),
+        ("/account/security", "Security"),
+        ("/account/password", "Password"),
+    ]
     items = join(
         render(
             '<a href="{href}"{here}>{text}</a>',
@@ -145,6 +157,7 @@ def page(
     status: int = 200,
     narrow: bool = False,
     footer: str = "",
+    script: bool = False,
 ) -> HTMLResponse:
     document = render(
         """<!doctype html>
@@ -156,7 +169,7 @@ def page(
 <title>{title} · sessionward</title>
 <link rel="stylesheet" href="/static/app.css?v={css}">
 <link rel="icon" href="/static/favicon.svg?v={ico}" type="image/svg+xml">
-</head>
+{script}</head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header class="topbar"><div class="topbar-inner">{brand}{nav}</div></header>
@@ -170,10 +183,16 @@ def page(
         title=title,
         css=_version("app.css"),
         ico=_version("favicon.svg"),
+        script=render('<script src="/static/webauthn.js?v={v}" defer></script>\n', v=_version("webauthn.js"))
+        if script
+        else EMPTY,
         brand=_BRAND,
         nav=_nav(viewer, current),
         narrow=Html(" main-narrow") if narrow else EMPTY,
         body=body,
         footer=footer or "sessionward keeps your account's sessions safe. Sign out on devices you don't use.",
     )
-    return HTMLResponse(document, status_code=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if script:
+        headers["Content-Security-Policy"] = SCRIPT_PAGE_CSP
+    return HTMLResponse(document, status_code=status, headers=headers)

@@ -86,3 +86,21 @@ def done_message(code: str, count: int) -> str | None:
         "welcome": "You're signed in.",
     }
     return messages.get(code)
+
+
+def security_message(code: str, step_up_max_age: float) -> tuple[str, str] | None:
+    """(kind, text) of the confirmation on the security page after an action, or None for an unknown code."""
+    others = " Any other devices signed in to your account were signed out."
+    messages = {
+        "confirmed": ("success", f"Confirmed. You can change how you sign in for {duration_words(step_up_max_age)}."),
+        "totp_on": (
+            "success",
+            "Your authenticator app is set up: you'll be asked for a code when you sign in." + others,
+        ),
+        "totp_removed": ("success", "The authenticator app was removed from your account." + others),
+        "totp_restart": ("warning", "That setup had expired or was replaced by another one. Start again."),
+        "key_added": ("success", "Your security key was added: you can use it when you sign in." + others),
+        "key_removed": ("success", "The security key was removed from your account." + others),
+        "gone": ("warning", "That was removed already."),
+    }
+    return messages.get(code)

@@ -26,6 +26,7 @@ from sessionward.http.cookies import (
     refresh_cookie,
     set_session_cookies,
 )
+from sessionward.http.pages.layout import Viewer
 from sessionward.http.pages.messages import END_REASON_CODES
 from sessionward.services.tokens import IssuedSession, refresh_token_hash
 
@@ -98,3 +99,8 @@ async def resolve(request: Request) -> PageSession | NoSession:
         return NoSession("expired", True)
     had = has_session_cookie(request)
     return NoSession("expired" if had else None, had)
+
+
+async def viewer_of(request: Request, who: PageSession) -> Viewer:
+    """The header's view of the signed-in person: their name and the token their forms carry."""
+    return Viewer(await services(request).auth.username_of(who.claims.sub), who.csrf_token)

@@ -1,4 +1,5 @@
-"""Signing in and out, the front door (`GET /`), and the two static files the pages use."""
+"""Signing in (its second step: second_step.py) and out, the front door (`GET /`), and the static files the
+pages use."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from starlette.responses import RedirectResponse, Response
 
 from sessionward.errors import (
     InvalidCredentials,
-    InvalidMfa,
     InvalidRequest,
     MfaEnrollmentRequired,
     MfaRequired,
@@ -20,6 +20,7 @@ from sessionward.errors import (
 )
 from sessionward.http.context import client_ip, services
 from sessionward.http.cookies import expire_session_cookies, has_session_cookie, refresh_cookie, set_session_cookies
+from sessionward.http.pages.factors import second_step_page
 from sessionward.http.pages.forms import read_form, refuse_other_origins, refuse_without_token
 from sessionward.http.pages.html import EMPTY, Html, render
 from sessionward.http.pages.layout import STATIC_DIR, STATIC_TYPES, NoticeKind, field, notice, page
@@ -31,7 +32,7 @@ from sessionward.services.tokens import refresh_token_hash
 WEB_CLIENT = "web"
 
 
-def _signin_page(
+def signin_page(
     request: Request,
     *,
     message: Html = EMPTY,
@@ -81,67 +82,6 @@ def _signin_page(
     return response
 
 
-def _second_step_page(request: Request, mfa_token: str, *, message: Html = EMPTY, status: int = 200) -> Response:
-    """The second step after a right password: a code from the authenticator app, or a recovery code. The
-    single-use mfa_token rides in a hidden field of a POST form (never in a URL); the page is not cached."""
-    body = render(
-        """<section class="card card-narrow auth">
-<h1>Second step</h1>
-<p class="lead">Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
-{message}
-<form method="post" action="/account/signin/mfa" class="form">
-<input type="hidden" name="mfa_token" value="{token}">
-{code}
-<button type="submit" class="btn btn-primary btn-block">Verify</button>
-</form>
-</section>""",
-        message=message,
-        token=mfa_token,
-        code=field("code", "Code", autocomplete="one-time-code", autofocus=True, hint=""),
-    )
-    return page("Second step", body, status=status, narrow=True)
-
-
-async def signin_mfa(request: Request) -> Response:
-    refused = await refuse_other_origins(request)  # login forgery: a foreign page must not sign us in
-    if refused is not None:
-        return refused
-    form = await read_form(request)
-    mfa_token, code = form.get("mfa_token", 128), form.get("code", 64).strip()
-    if not mfa_token:
-        return RedirectResponse(SIGNIN, status_code=303)
-    if not code:
-        return _second_step_page(request, mfa_token, message=notice("error", "Enter the code."), status=400)
-    method = "totp" if code.replace(" ", "").isdigit() else "recovery_code"
-    svc = services(request)
-    try:
-        issued = await svc.auth.complete_mfa(mfa_token, method, code, client_ip(request))
-    except InvalidMfa:
-        error = notice(
-            "error",
-            "That code didn't work. Try the current code, or sign in again if this page has been open a while.",
-            "Couldn't verify",
-        )
-        return _second_step_page(request, mfa_token, message=error, status=401)
-    except TooManyAttempts as exc:
-        wait = duration_words(max(60, exc.retry_after))
-        error = notice("error", f"Too many attempts. Wait about {wait} and sign in again.", "Please wait")
-        return _signin_page(request, message=error, status=429, headers={"Retry-After": str(exc.retry_after)})
-    except SessionLimit:
-        error = notice(
-            "warning",
-            "Your account is signed in on as many devices as it allows. Sign out of one of them, or tick the box "
-            "below to sign out of all of them and continue here.",
-            "Too many devices",
-        )
-        return _signin_page(request, message=error, offer_revoke=True, status=409)
-    await _end_previous_session(request)
-    response = RedirectResponse(HOME, status_code=303)
-    policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
-    set_session_cookies(response, issued, policy)
-    return response
-
-
 async def root(request: Request) -> Response:
     return RedirectResponse(HOME if has_session_cookie(request) else SIGNIN, status_code=303)
 
@@ -154,13 +94,13 @@ async def signin_form(request: Request) -> Response:
     policy = services(request).settings.policy_for_client(WEB_CLIENT)
     said = ended_message(code[:32], policy.idle_timeout, policy.absolute_timeout)
     kind: NoticeKind = "success" if code == "signedout" else "warning"
-    response = _signin_page(request, message=notice(kind, said[1], said[0]) if said else EMPTY)
+    response = signin_page(request, message=notice(kind, said[1], said[0]) if said else EMPTY)
     if who.had_cookies:
         expire_session_cookies(response)
     return response
 
 
-async def _end_previous_session(request: Request) -> None:
+async def end_previous_session(request: Request) -> None:
     """Signing in again in one browser replaces its session: the one its cookies held ends (no ghost rows)."""
     token = refresh_cookie(request)
     if token is None:
@@ -179,7 +119,7 @@ async def signin(request: Request) -> Response:
     username, password = form.get("username", 64).strip(), form.get("password")
     if not username or not password:
         error = notice("error", "Enter your username and your password.")
-        return _signin_page(request, message=error, username=username, status=400)
+        return signin_page(request, message=error, username=username, status=400)
     svc = services(request)
     try:
         issued = await svc.auth.login(
@@ -194,11 +134,11 @@ async def signin(request: Request) -> Response:
         )
     except InvalidCredentials:
         error = notice("error", "The username or password is incorrect.", "Couldn't sign you in")
-        return _signin_page(request, message=error, username=username, status=401)
+        return signin_page(request, message=error, username=username, status=401)
     except TooManyAttempts as exc:
         wait = duration_words(max(60, exc.retry_after))
         error = notice("error", f"Too many attempts. Wait about {wait} and try again.", "Please wait")
-        return _signin_page(
+        return signin_page(
             request, message=error, username=username, status=429, headers={"Retry-After": str(exc.retry_after)}
         )
     except SessionLimit:
@@ -208,20 +148,20 @@ async def signin(request: Request) -> Response:
             "below to sign out of all of them and continue here.",
             "Too many devices",
         )
-        return _signin_page(request, message=error, username=username, offer_revoke=True, status=409)
+        return signin_page(request, message=error, username=username, offer_revoke=True, status=409)
     except MfaEnrollmentRequired:
         error = notice(
             "error",
             "This account needs a second sign-in step and has none set up yet. Ask your administrator for help.",
             "Second step required",
         )
-        return _signin_page(request, message=error, username=username, status=403)
+        return signin_page(request, message=error, username=username, status=403)
     except MfaRequired as exc:
-        return _second_step_page(request, exc.mfa_token, status=401)
+        return second_step_page(exc.mfa_token, exc.methods, status=401)
     except InvalidRequest:
         error = notice("error", "Enter your username and your password.")
-        return _signin_page(request, message=error, username=username, status=400)
-    await _end_previous_session(request)
+        return signin_page(request, message=error, username=username, status=400)
+    await end_previous_session(request)
     response = RedirectResponse(HOME, status_code=303)
     policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
     set_session_cookies(response, issued, policy)
@@ -259,4 +199,4 @@ async def static(request: Request) -> Response:
     )
 
 
-__all__ = ["root", "signin", "signin_form", "signin_mfa", "signout", "static"]
+__all__ = ["end_previous_session", "root", "signin", "signin_form", "signin_page", "signout", "static"]
