@@ -367,3 +367,25 @@ def test_the_second_step_can_answer_in_cookie_transport(
     assert r.status_code == 201, r.text
     assert set(r.json()) == {"session_id", "csrf_token", "expires_in", "acr", "amr"}
     assert r.json()["acr"] == LOA_MFA
+
+
+def test_new_recovery_codes_need_a_fresh_factor_and_void_the_old_ones(
+    server: Server, client: httpx2.Client, clock: FakeClock, alice: str
+) -> None:
+    s = login(server, client)
+    r = client.post("/v1/mfa/recovery-codes", headers=bearer(s["access_token"]))
+    assert (r.status_code, r.json()["error"]) == (403, "mfa_enrollment_required")  # nothing to stand in for
+    secret, old = enrol(client, s["access_token"], clock)
+    challenge_of(client.post("/v1/mfa/recovery-codes", headers=bearer(s["access_token"])))
+    up = client.post(
+        "/v1/sessions/step-up",
+        json={"method": "totp", "code": totp_code(secret, clock)},
+        headers=bearer(s["access_token"]),
+    ).json()
+    r = client.post("/v1/mfa/recovery-codes", headers=bearer(up["access_token"]))
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    new = r.json()["recovery_codes"]
+    assert len(new) == 10 and not set(new) & set(old)
+    r = mfa_step(client, password_step(server, client), "recovery_code", old[1])
+    assert (r.status_code, r.json()["error"]) == (401, "invalid_mfa")
+    assert mfa_step(client, password_step(server, client), "recovery_code", new[0]).status_code == 201

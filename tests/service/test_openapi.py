@@ -48,6 +48,7 @@ EXPECTED_STATUSES: dict[tuple[str, str], set[str]] = {
     ("delete", "/v1/mfa/totp"): {"204", "401", "403", "404"},
     ("post", "/v1/mfa/totp/confirm"): {"200", "400", "401", "403", "415", "429"},
     ("get", "/v1/mfa"): {"200", "401"},
+    ("post", "/v1/mfa/recovery-codes"): {"200", "401", "403"},
     ("post", "/v1/mfa/webauthn"): {"200", "400", "401", "403"},
     ("post", "/v1/mfa/webauthn/confirm"): {"200", "400", "401", "403", "415", "429"},
     ("delete", "/v1/mfa/webauthn/{credential_id}"): {"204", "401", "403", "404"},

@@ -337,6 +337,15 @@ class MfaService:
             raise NotFound("no such security key")
         await self._revocations.sessions_ended([s.sid for s in ended], now)
 
+    async def new_recovery_codes(self, user_id: str) -> list[str]:
+        """Ten new recovery codes (returned in clear this once); the old ones stop working."""
+        now = self._clock.now()
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        audit = [AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES})]
+        if not await self._store.replace_recovery_codes(user_id, [recovery_code_hash(c) for c in codes], audit, now):
+            raise MfaEnrollmentRequired("recovery codes stand in for a second factor: enrol one first")
+        return codes
+
     async def reset_factors(self, user_id: str, by: str) -> int:
         """A lost factor: every factor and recovery code of the user goes and every session of the user ends
         (the user signs in with the password and enrols again). Answers how many sessions ended."""

@@ -152,6 +152,21 @@ class SqlWebAuthn(SqlMfa):
 
     # -- every factor --------------------------------------------------------------------------------------
 
+    async def replace_recovery_codes(
+        self, user_id: str, code_hashes: Sequence[str], audit: Sequence[AuditEvent], at: float
+    ) -> bool:
+        """New recovery codes in place of the old ones, only while the user has a factor they stand in for."""
+
+        def run(conn: Connection) -> bool:
+            if not has_any_factor(conn, user_id):
+                return False
+            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
+            conn.execute(insert(_rc), [{"code_hash": h, "user_id": user_id, "created_at": at} for h in code_hashes])
+            self._append(conn, audit, at)
+            return True
+
+        return await self._write(run)
+
     async def has_second_factor(self, user_id: str) -> bool:
         return await self._read(lambda conn: has_any_factor(conn, user_id))
 

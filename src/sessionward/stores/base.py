@@ -230,6 +230,12 @@ class WebAuthnStore(Protocol):
         self, user_id: str, credential_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
     ) -> list[Session] | None: ...
 
+    async def replace_recovery_codes(
+        self, user_id: str, code_hashes: Sequence[str], audit: Sequence[AuditEvent], at: float
+    ) -> bool:
+        """False (and nothing changed) when the user has no factor."""
+        ...
+
     async def has_second_factor(self, user_id: str) -> bool: ...
 
     async def reset_factors(self, user_id: str, audit: Sequence[AuditEvent], at: float) -> list[Session]:

@@ -234,6 +234,22 @@ def mfa_paths(
                 auth="bearer",
             )
         },
+        "/v1/mfa/recovery-codes": {
+            "post": _op(
+                "Ten new recovery codes, shown this once; the old ones stop working. Needs a second factor checked "
+                "within step_up_max_age",
+                _status(
+                    s200=_ok("The recovery codes", "RecoveryCodes", no_store=True),
+                    s401=r401_step_up,
+                    s403=_error(
+                        "No second factor is enrolled, or (cookie transport) the CSRF proof is missing",
+                        "mfa_enrollment_required",
+                        "forbidden",
+                    ),
+                ),
+                auth="bearer",
+            )
+        },
         "/v1/mfa/webauthn": {
             "post": _op(
                 "Start registering a WebAuthn authenticator (user verification required): the options for "

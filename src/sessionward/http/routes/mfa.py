@@ -93,6 +93,15 @@ async def factors(request: Request) -> Response:
     return JSONResponse(body, headers=TOKEN_HEADERS)
 
 
+async def new_recovery_codes(request: Request) -> Response:
+    """Ten new recovery codes in place of the old ones: a factor change, so it needs a fresh second factor."""
+    claims = await principal(request)
+    svc = services(request)
+    await svc.mfa.demand_fresh(claims, "mfa.recovery_codes_replace")
+    codes = await svc.mfa.new_recovery_codes(claims.sub)
+    return JSONResponse({"recovery_codes": codes}, headers=TOKEN_HEADERS)
+
+
 async def webauthn_register_options(request: Request) -> Response:
     claims = await principal(request)
     await _guard_factor_change(request, claims, "mfa.webauthn_add")
@@ -168,6 +177,7 @@ async def totp(request: Request) -> Response:
 
 routes = [
     Route("/v1/mfa", factors, methods=["GET"]),
+    Route("/v1/mfa/recovery-codes", new_recovery_codes, methods=["POST"]),
     Route("/v1/mfa/totp", totp, methods=["POST", "DELETE"]),
     Route("/v1/mfa/totp/confirm", confirm_totp, methods=["POST"]),
     Route("/v1/mfa/webauthn", webauthn_register_options, methods=["POST"]),
