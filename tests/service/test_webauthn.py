@@ -375,3 +375,16 @@ def test_a_ceremony_may_span_two_nodes_and_is_still_accepted_once(make_server: A
         login_options(cb, again)
         for node in (ca, cb):
             assert key_step(node, again, assertion).status_code == 401
+
+
+def test_an_overlong_credential_id_is_refused_not_stored(
+    server: Server, client: httpx2.Client, alice: str, key: SoftAuthenticator
+) -> None:
+    key.credential_id = bytes(1024)  # one byte past WebAuthn's limit
+    s = login(server, client)
+    options = client.post("/v1/mfa/webauthn", headers=bearer(s["access_token"])).json()
+    r = client.post(
+        "/v1/mfa/webauthn/confirm", json={"credential": key.create(options)}, headers=bearer(s["access_token"])
+    )
+    assert (r.status_code, r.json()["error"]) == (401, "invalid_mfa")
+    assert client.get("/v1/mfa", headers=bearer(s["access_token"])).json()["webauthn"] == []

@@ -52,6 +52,7 @@ TIMEOUT_MS = 120_000  # what the browser is told to allow the person
 RP_NAME = "sessionward"
 MAX_CREDENTIALS_PER_USER = 10
 MAX_NAME_CHARS = 64
+MAX_CREDENTIAL_ID_BYTES = 1023
 # Whatever a malformed answer makes the library raise: each one is a refusal, never a 500.
 _MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, AttributeError)
 
@@ -153,6 +154,8 @@ class WebAuthnService:
                 require_user_verification=True,
             )
         except _MALFORMED:
+            return None
+        if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:  # WebAuthn's own limit; the column fits it
             return None
         label = "".join(ch for ch in name if ch.isprintable())[:MAX_NAME_CHARS].strip() or "Security key"
         return WebAuthnCredential(
