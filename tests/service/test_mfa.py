@@ -382,8 +382,12 @@ def test_new_recovery_codes_need_a_fresh_factor_and_void_the_old_ones(
         json={"method": "totp", "code": totp_code(secret, clock)},
         headers=bearer(s["access_token"]),
     ).json()
+    next_step(clock)
+    other = mfa_login(server, client, secret, clock)
     r = client.post("/v1/mfa/recovery-codes", headers=bearer(up["access_token"]))
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert me_status(client, other["access_token"]) == 401  # a factor change ends the other sessions
+    assert me_status(client, up["access_token"]) == 200
     new = r.json()["recovery_codes"]
     assert len(new) == 10 and not set(new) & set(old)
     r = mfa_step(client, password_step(server, client), "recovery_code", old[1])

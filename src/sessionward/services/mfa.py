@@ -337,13 +337,17 @@ class MfaService:
             raise NotFound("no such security key")
         await self._revocations.sessions_ended([s.sid for s in ended], now)
 
-    async def new_recovery_codes(self, user_id: str) -> list[str]:
-        """Ten new recovery codes (returned in clear this once); the old ones stop working."""
+    async def new_recovery_codes(self, user_id: str, keep_sid: str) -> list[str]:
+        """Ten new recovery codes (returned in clear this once); the old ones stop working and, as with any factor
+        change, the user's other sessions end."""
         now = self._clock.now()
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
         audit = [AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES})]
-        if not await self._store.replace_recovery_codes(user_id, [recovery_code_hash(c) for c in codes], audit, now):
+        hashes = [recovery_code_hash(c) for c in codes]
+        ended = await self._store.replace_recovery_codes(user_id, hashes, keep_sid, audit, now)
+        if ended is None:
             raise MfaEnrollmentRequired("recovery codes stand in for a second factor: enrol one first")
+        await self._revocations.sessions_ended([s.sid for s in ended], now)
         return codes
 
     async def reset_factors(self, user_id: str, by: str) -> int:

@@ -153,17 +153,19 @@ class SqlWebAuthn(SqlMfa):
     # -- every factor --------------------------------------------------------------------------------------
 
     async def replace_recovery_codes(
-        self, user_id: str, code_hashes: Sequence[str], audit: Sequence[AuditEvent], at: float
-    ) -> bool:
-        """New recovery codes in place of the old ones, only while the user has a factor they stand in for."""
+        self, user_id: str, code_hashes: Sequence[str], keep_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session] | None:
+        """New recovery codes in place of the old ones, only while the user has a factor they stand in for; the
+        user's other sessions end, as with any factor change. None: the user has no factor."""
 
-        def run(conn: Connection) -> bool:
+        def run(conn: Connection) -> list[Session] | None:
             if not has_any_factor(conn, user_id):
-                return False
+                return None
             conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
             conn.execute(insert(_rc), [{"code_hash": h, "user_id": user_id, "created_at": at} for h in code_hashes])
+            ended = self._end_others(conn, user_id, keep_sid, at)
             self._append(conn, audit, at)
-            return True
+            return ended
 
         return await self._write(run)
 

@@ -231,9 +231,9 @@ class WebAuthnStore(Protocol):
     ) -> list[Session] | None: ...
 
     async def replace_recovery_codes(
-        self, user_id: str, code_hashes: Sequence[str], audit: Sequence[AuditEvent], at: float
-    ) -> bool:
-        """False (and nothing changed) when the user has no factor."""
+        self, user_id: str, code_hashes: Sequence[str], keep_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session] | None:
+        """None (and nothing changed) when the user has no factor; else the other sessions it ended."""
         ...
 
     async def has_second_factor(self, user_id: str) -> bool: ...

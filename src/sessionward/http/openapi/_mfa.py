@@ -236,8 +236,8 @@ def mfa_paths(
         },
         "/v1/mfa/recovery-codes": {
             "post": _op(
-                "Ten new recovery codes, shown this once; the old ones stop working. Needs a second factor checked "
-                "within step_up_max_age",
+                "Ten new recovery codes, shown this once; the old ones stop working and the user's other sessions "
+                "end. Needs a second factor checked within step_up_max_age",
                 _status(
                     s200=_ok("The recovery codes", "RecoveryCodes", no_store=True),
                     s401=r401_step_up,

@@ -94,11 +94,12 @@ async def factors(request: Request) -> Response:
 
 
 async def new_recovery_codes(request: Request) -> Response:
-    """Ten new recovery codes in place of the old ones: a factor change, so it needs a fresh second factor."""
+    """Ten new recovery codes in place of the old ones: a factor change, so it needs a fresh second factor and
+    ends the user's other sessions."""
     claims = await principal(request)
     svc = services(request)
     await svc.mfa.demand_fresh(claims, "mfa.recovery_codes_replace")
-    codes = await svc.mfa.new_recovery_codes(claims.sub)
+    codes = await svc.mfa.new_recovery_codes(claims.sub, claims.sid)
     return JSONResponse({"recovery_codes": codes}, headers=TOKEN_HEADERS)
 
 
