@@ -121,3 +121,16 @@ async def test_reset_removes_every_factor_and_ends_every_session(store: SqlStore
     assert not await store.has_second_factor(user.user_id)
     assert not await store.take_webauthn_challenge("c", user.user_id, "register", T0 + 2)
     assert await store.reset_factors(user.user_id, [], T0 + 2) == []
+
+
+async def test_new_recovery_codes_need_a_factor_and_end_the_other_sessions(store: SqlStore) -> None:
+    bare = await a_user(store)
+    assert await store.replace_recovery_codes(bare.user_id, ["x"], None, [], T0) is None
+    assert await store.recovery_codes_left(bare.user_id) == 0
+    user = await with_factor(store)
+    keep, other = await a_session(store, user), await a_session(store, user)
+    ended = await store.replace_recovery_codes(user.user_id, ["n1", "n2", "n3"], keep.sid, [], T0 + 1)
+    assert [s.sid for s in ended or []] == [other.sid]
+    assert await store.recovery_codes_left(user.user_id) == 3
+    assert not await store.use_recovery_code(user.user_id, "h1", [], T0 + 2)  # an old one
+    assert await store.use_recovery_code(user.user_id, "n2", [], T0 + 2)
