@@ -203,6 +203,63 @@ def test_step_up_with_a_code_before_removing_the_app(
     screenshot(page, "39-security-totp-removed")
 
 
+def set_up_app(context: BrowserContext, server: Server) -> tuple[pyotp.TOTP, list[str]]:
+    """Turns the authenticator app on for alice through the pages: the app, and the recovery codes shown."""
+    page = sign_in_with_password(context, server)
+    page.goto(server.base_url + "/account/security")
+    assert page.get_by_role("button", name="Get new recovery codes").count() == 0  # no factor, no codes
+    page.get_by_role("button", name="Set up authenticator app").click()
+    page.wait_for_url("**/account/security/totp")
+    totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().replace(" ", ""))
+    page.get_by_label("6-digit code").fill(totp.now())
+    page.get_by_role("button", name="Turn on").click()
+    page.wait_for_url("**/account/security/totp/confirm")
+    return totp, page.locator("ol.codes code").all_inner_texts()
+
+
+def test_new_recovery_codes_after_step_up_without_script(
+    make_live_server: Callable[..., Server], new_context: Callable[..., BrowserContext]
+) -> None:
+    server = make_live_server(SHORT_STEP_UP)
+    totp, old = set_up_app(new_context(javascript=False), server)
+    page = sign_in_with_code(new_context(javascript=False), server, old[0])  # a fresh second factor, soon stale
+    signed_in = time.time()
+    page.goto(server.base_url + "/account/security")
+    while time.time() < signed_in + 3.3:  # past the policy's step_up_max_age
+        time.sleep(0.1)
+
+    # New codes are a factor change: step-up first, then back to the security page to ask again.
+    page.get_by_role("button", name="Get new recovery codes").click()
+    page.wait_for_url("**/account/step-up?next=/account/security")
+    page.get_by_label("Code").fill(totp.at(time.time() + 30))  # the set-up spent the current step's code
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/account/security?done=confirmed")
+    assert "9 unused recovery codes left" in page.locator("section", has_text="Recovery codes").inner_text()
+    page.get_by_role("button", name="Get new recovery codes").click()
+    page.wait_for_url("**/account/security/recovery-codes")
+    assert page.get_by_role("heading", name="Save your recovery codes").is_visible()
+    assert "old codes no longer work" in page.locator(".lead").inner_text()
+    assert "Store these now" in page.get_by_role("status").inner_text()
+    assert page.locator("script").count() == 0
+    codes = page.locator("ol.codes code").all_inner_texts()
+    assert len(codes) == 10 and len(set(codes)) == 10 and not set(codes) & set(old)
+    screenshot(page, "49-recovery-codes-new")
+    page.get_by_role("link", name="I've stored them").click()
+    page.wait_for_url("**/account/security?done=codes_new")
+    assert "old ones no longer work" in page.get_by_role("status").inner_text()
+    assert "10 unused recovery codes left" in page.locator("section", has_text="Recovery codes").inner_text()
+
+    # At sign-in's second step an old code no longer works; a new one does.
+    page = password_step(new_context(javascript=False), server)
+    page.get_by_label("Code").fill(old[1])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_load_state()
+    assert "didn't work" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Code").fill(codes[0])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url("**/account/sessions")
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "/account/../x"])
 def test_step_up_never_leads_off_site(
     make_live_server: Callable[..., Server], new_context: Callable[..., BrowserContext], target: str

@@ -32,6 +32,7 @@ routes = [
     Route("/account/security/key", mfa.add_key, methods=["POST"]),
     Route("/account/security/key/options", mfa.key_options, methods=["POST"]),
     Route("/account/security/key/remove", mfa.remove_key, methods=["POST"]),
+    Route("/account/security/recovery-codes", mfa.new_codes, methods=["POST"]),
     Route("/account/step-up", step_up.step_up_form, methods=["GET"]),
     Route("/account/step-up", step_up.step_up, methods=["POST"]),
     Route("/account/step-up/options", step_up.step_up_options, methods=["POST"]),

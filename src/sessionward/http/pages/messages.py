@@ -101,6 +101,8 @@ def security_message(code: str, step_up_max_age: float) -> tuple[str, str] | Non
         "totp_restart": ("warning", "That setup had expired or was replaced by another one. Start again."),
         "key_added": ("success", "Your security key was added: you can use it when you sign in." + others),
         "key_removed": ("success", "The security key was removed from your account." + others),
+        "codes_new": ("success", "You have new recovery codes. The old ones no longer work." + others),
+        "no_factor": ("warning", "Recovery codes come with a second factor: set up an app or a key first."),
         "gone": ("warning", "That was removed already."),
     }
     return messages.get(code)

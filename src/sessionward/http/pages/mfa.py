@@ -1,5 +1,5 @@
-"""The security page: the second factors of the account (authenticator app, security keys, recovery codes), and
-adding or removing a security key (the authenticator app's pages: totp.py).
+"""The security page: the second factors of the account (authenticator app, security keys, recovery codes),
+adding or removing a security key, and new recovery codes (the authenticator app's pages: totp.py).
 
 Every change goes through the same MfaService methods as /v1/mfa, under the same rule: changing factors needs a
 second factor checked within the policy's step_up_max_age (when the account has one), and the page leads to the
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from sessionward.core.models import WebAuthnCredential
-from sessionward.errors import InvalidMfa, InvalidRequest, NotFound, TooManyAttempts
+from sessionward.errors import InvalidMfa, InvalidRequest, MfaEnrollmentRequired, NotFound, TooManyAttempts
 from sessionward.http.context import services
 from sessionward.http.pages.factors import (
     KEY_ERRORS,
@@ -130,6 +130,19 @@ def _keys_card(keys: list[WebAuthnCredential], csrf: str, name: str) -> Html:
     )
 
 
+def _codes_card(left: int, csrf: str) -> Html:
+    return render(
+        """<section class="card factor" aria-labelledby="codes-title">
+<div class="factor-head"><h2 id="codes-title">Recovery codes</h2></div>
+<p class="hint">{left}. Each one works once, in place of your app or key, if you lose them. New codes replace all
+the old ones.</p>
+<div class="actions">{new}</div>
+</section>""",
+        left=f"{left} unused recovery code{'' if left == 1 else 's'} left" if left else "No unused recovery codes left",
+        new=_post_button(f"{SECURITY}/recovery-codes", csrf, "Get new recovery codes", "btn-secondary"),
+    )
+
+
 async def _security(
     request: Request, who: PageSession, *, message: Html = EMPTY, status: int = 200, name: str = ""
 ) -> Response:
@@ -139,19 +152,7 @@ async def _security(
     keys = await svc.store.list_webauthn_credentials(user)
     left = await svc.store.recovery_codes_left(user)
     on = totp is not None and totp.secret is not None
-    codes = (
-        render(
-            """<section class="card factor" aria-labelledby="codes-title">
-<div class="factor-head"><h2 id="codes-title">Recovery codes</h2></div>
-<p class="hint">{left}. Each one works once, in place of your app or key, if you lose them.</p>
-</section>""",
-            left=f"{left} unused recovery code{'' if left == 1 else 's'} left"
-            if left
-            else "No unused recovery codes left",
-        )
-        if on or keys
-        else EMPTY
-    )
+    codes = _codes_card(left, who.csrf_token) if on or keys else EMPTY
     body = render(
         """<div class="page-head">
 <h1>Sign-in security</h1>
@@ -254,4 +255,22 @@ async def remove_key(request: Request) -> Response:
     return who.finish(request, RedirectResponse(f"{SECURITY}?done=key_removed", status_code=303))
 
 
-__all__ = ["add_key", "key_options", "remove_key", "security_page"]
+async def new_codes(request: Request) -> Response:
+    """Ten new recovery codes in place of the old ones, shown this once: a factor change, under its rule."""
+    answer = await acting(request)
+    if isinstance(answer, Response):
+        return answer
+    who, _form = answer
+    stale = await needs_step_up(request, who, "mfa.recovery_codes_replace", SECURITY)
+    if stale is not None:
+        return stale
+    try:
+        codes = await services(request).mfa.new_recovery_codes(who.claims.sub, who.claims.sid)
+    except MfaEnrollmentRequired:
+        return who.finish(request, RedirectResponse(f"{SECURITY}?done=no_factor", status_code=303))
+    what = "Here are your new recovery codes. The old codes no longer work: only these do now."
+    viewer = await viewer_of(request, who)
+    return who.finish(request, recovery_codes_page(viewer, codes, what, f"{SECURITY}?done=codes_new"))
+
+
+__all__ = ["add_key", "key_options", "new_codes", "remove_key", "security_page"]
