@@ -9,13 +9,7 @@ permissions and the database's access control); recovery codes only as SHA-256 h
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import math
-import secrets
 from typing import Any, NoReturn
-
-import pyotp
 
 from sessionward.clock import Clock
 from sessionward.config import PolicySettings, Settings
@@ -23,6 +17,14 @@ from sessionward.core.assurance import assurance_shortfall, challenge, factor_am
 from sessionward.core.audit import AuditEvent
 from sessionward.core.events import session_fields
 from sessionward.core.models import RefreshToken, Session, WebAuthnCredential
+from sessionward.core.otp import (
+    RECOVERY_CODES,
+    new_recovery_code,
+    new_totp_secret,
+    provisioning_uri,
+    recovery_code_hash,
+    totp_step_matching,
+)
 from sessionward.core.throttle import Window, retry_after
 from sessionward.crypto.jwt import AccessClaims
 from sessionward.errors import (
@@ -40,40 +42,8 @@ from sessionward.services.webauthn import WebAuthnService
 from sessionward.stores.base import DurableStore, EphemeralStore
 
 METHODS = ("totp", "webauthn", "recovery_code")
-TOTP_PERIOD = 30
-TOTP_DIGITS = 6
-DRIFT_STEPS = 1  # a code of the step before or after the current one is accepted too
-ISSUER_NAME = "sessionward"
-RECOVERY_CODES = 10
-_RECOVERY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 5 bits a character
-RECOVERY_CODE_CHARS = 10  # 10 characters of 32: 50 bits
 # Wrong second factors per account within the login failure window (a moving window, as for passwords).
 MAX_FAILURES_PER_ACCOUNT = 10
-
-
-def recovery_code_hash(code: str) -> str:
-    """Codes are compared by the SHA-256 of their normalized form: case, spaces and dashes do not matter."""
-    normal = "".join(ch for ch in code.upper() if ch not in " -")
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
-
-
-def new_recovery_code() -> str:
-    chars = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(RECOVERY_CODE_CHARS))
-    return f"{chars[:5]}-{chars[5:]}"
-
-
-def totp_step_matching(secret: str, code: str, now: float) -> int | None:
-    """The time step within the drift whose code is `code`, or None. Compared in constant time."""
-    code = code.replace(" ", "")
-    if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
-        return None
-    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
-    current = math.floor(now / TOTP_PERIOD)
-    found = None
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
-            found = step
-    return found
 
 
 class MfaService:
@@ -112,14 +82,11 @@ class MfaService:
     async def enrol_totp(self, user_id: str, username: str) -> tuple[str, str]:
         """A new secret awaiting confirmation (it replaces any earlier unconfirmed one): (secret, otpauth URI)."""
         now = self._clock.now()
-        secret = pyotp.random_base32()  # 32 base32 characters: 160 bits, RFC 4226's recommended length
+        secret = new_totp_secret()
         await self._store.set_pending_totp(
             user_id, secret, [AuditEvent("mfa.totp_enrolled", {"user_id": user_id})], now
         )
-        uri = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD).provisioning_uri(
-            name=username, issuer_name=ISSUER_NAME
-        )
-        return secret, uri
+        return secret, provisioning_uri(secret, username)
 
     async def confirm_totp(self, user_id: str, code: str, keep_sid: str) -> list[str]:
         """Confirms the pending secret with a code of it: the factor is on, the recovery codes are new (returned

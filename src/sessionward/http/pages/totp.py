@@ -8,10 +8,10 @@ The secret appears only in the answers to these posts (never in a URL), and thos
 
 from __future__ import annotations
 
-import pyotp
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sessionward.core.otp import provisioning_uri
 from sessionward.errors import InvalidMfa, InvalidRequest, NotFound, TooManyAttempts
 from sessionward.http.context import services
 from sessionward.http.pages.factors import SECURITY, grouped, needs_step_up, recovery_codes_page, throttled
@@ -19,7 +19,6 @@ from sessionward.http.pages.forms import acting
 from sessionward.http.pages.html import EMPTY, Html, render
 from sessionward.http.pages.layout import csrf_field, field, page
 from sessionward.http.pages.session import PageSession, viewer_of
-from sessionward.services.mfa import ISSUER_NAME, TOTP_DIGITS, TOTP_PERIOD
 
 _REPLACE = "mfa.totp_replace"
 
@@ -28,9 +27,7 @@ async def _setup_page(
     request: Request, who: PageSession, secret: str, *, message: Html = EMPTY, error: str = "", status: int = 200
 ) -> Response:
     viewer = await viewer_of(request, who)
-    uri = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD).provisioning_uri(
-        name=viewer.username, issuer_name=ISSUER_NAME
-    )
+    uri = provisioning_uri(secret, viewer.username)
     body = render(
         """<section class="card card-form">
 <h1>Set up your authenticator app</h1>
