@@ -22,6 +22,7 @@ from sessionward.http.openapi._parts import (
     _status,
     _str,
 )
+from sessionward.http.openapi._webauthn import WEBAUTHN_SCHEMAS, webauthn_paths
 
 _METHODS = ("totp", "webauthn", "recovery_code")
 _CODE = _str(
@@ -38,6 +39,7 @@ _ASSERTION: Schema = {
 }
 
 MFA_SCHEMAS: dict[str, Schema] = {
+    **WEBAUTHN_SCHEMAS,
     "MfaRequired": _obj(
         {
             "error": _str(enum=["mfa_required"]),
@@ -63,38 +65,6 @@ MFA_SCHEMAS: dict[str, Schema] = {
         ["mfa_token", "method"],
     ),
     "StepUp": _obj({"method": _str(enum=list(_METHODS)), "code": _CODE, "credential": _ASSERTION}, ["method"]),
-    "MfaToken": _obj({"mfa_token": _str(1, 128)}),
-    "WebAuthnOptions": _obj(
-        {
-            "publicKey": {
-                "type": "object",
-                "description": "PublicKeyCredentialCreationOptions or PublicKeyCredentialRequestOptions as JSON "
-                "(binary members base64url): decode them and pass them to navigator.credentials.create() or get(). "
-                "The challenge is single-use and lasts 300 s; user verification is required",
-            }
-        },
-        closed=True,
-    ),
-    "WebAuthnRegistration": _obj(
-        {
-            "credential": {
-                "type": "object",
-                "description": "The PublicKeyCredential of navigator.credentials.create() as JSON (id, rawId, type, "
-                "response.clientDataJSON, response.attestationObject, base64url)",
-            },
-            "name": _str(0, 64, description="A label for the key; default 'Security key'"),
-        },
-        ["credential"],
-    ),
-    "WebAuthnRegistered": _obj(
-        {
-            "credential_id": _str(description="base64url"),
-            "name": _str(),
-            "recovery_codes": {**_STRINGS, "description": "With the user's first factor only: shown this once"},
-        },
-        ["credential_id", "name"],
-        closed=True,
-    ),
     "Factors": _obj(
         {
             "totp": _BOOL,
@@ -250,94 +220,7 @@ def mfa_paths(
                 auth="bearer",
             )
         },
-        "/v1/mfa/webauthn": {
-            "post": _op(
-                "Start registering a WebAuthn authenticator (user verification required): the options for "
-                "navigator.credentials.create(). Adding a key next to another factor needs a second factor checked "
-                "within step_up_max_age",
-                _status(
-                    s200=_ok("The creation options", "WebAuthnOptions", no_store=True),
-                    s400=_error(
-                        "Ten keys are registered already, or the issuer is an IP address (WebAuthn needs a DNS name "
-                        "or loopback)",
-                        "invalid_request",
-                    ),
-                    s401=r401_step_up,
-                    s403=r403_csrf,
-                ),
-                auth="bearer",
-            )
-        },
-        "/v1/mfa/webauthn/confirm": {
-            "post": _op(
-                "Finish the registration with the authenticator's answer: the key is a factor, the user's other "
-                "sessions end; with the user's first factor, ten recovery codes are shown this once",
-                _status(
-                    s200=_ok("The key", "WebAuthnRegistered", no_store=True),
-                    s400=_error("Malformed body, or the key is registered already", "invalid_request"),
-                    s401=_error(
-                        "The access token is bad; the answer is invalid, without user verification, for another "
-                        "origin, or its challenge is unknown, used or expired (invalid_mfa); or a second factor "
-                        "checked within step_up_max_age is needed",
-                        "invalid_token",
-                        "invalid_mfa",
-                        "insufficient_user_authentication",
-                        WWW_Authenticate="MaybeBearerChallenge",
-                    ),
-                    s403=r403_csrf,
-                    s415=r415,
-                    s429=r429,
-                ),
-                auth="bearer",
-                requestBody=_body("WebAuthnRegistration"),
-            )
-        },
-        "/v1/mfa/webauthn/{credential_id}": {
-            "delete": _op(
-                "Remove a security key (needs a second factor checked within step_up_max_age); the user's other "
-                "sessions end, and the recovery codes go with the last factor",
-                _status(
-                    s204=_ok("Removed"),
-                    s401=r401_step_up,
-                    s403=r403_csrf,
-                    s404=_error("No such key of the caller's", "not_found"),
-                ),
-                auth="bearer",
-                parameters=[_path_param("credential_id", "The key's credential_id (GET /v1/mfa)")],
-            )
-        },
-        "/v1/sessions/mfa/webauthn": {
-            "post": _op(
-                "Log in, second step with a security key: the options for navigator.credentials.get(), whose "
-                "challenge answers only this mfa_token",
-                _status(
-                    s200=_ok("The request options", "WebAuthnOptions", no_store=True),
-                    s400=_error("Malformed body, or the user has no security key", "invalid_request"),
-                    s401=_error(
-                        "An unknown, used, expired or burned mfa_token, or one from another address", "invalid_mfa"
-                    ),
-                    s415=r415,
-                ),
-                requestBody=_body("MfaToken"),
-            )
-        },
-        "/v1/sessions/step-up/webauthn": {
-            "post": _op(
-                "Step up with a security key: the options for navigator.credentials.get(), whose challenge answers "
-                "only a step-up of this session",
-                _status(
-                    s200=_ok("The request options", "WebAuthnOptions", no_store=True),
-                    s400=r400,
-                    s401=_ref("responses", "InvalidToken"),
-                    s403=_error(
-                        "No security key is registered, or (cookie transport) the CSRF proof is missing",
-                        "mfa_enrollment_required",
-                        "forbidden",
-                    ),
-                ),
-                auth="bearer",
-            )
-        },
+        **webauthn_paths(r400, r401_step_up, r403_csrf, r415, r429),
         "/v1/admin/users/{username}/mfa": {
             "delete": _op(
                 "Reset a user's lost second factor (administrators only): every factor and recovery code of the user "
