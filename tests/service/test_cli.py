@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from tests.service.conftest import FAST_HASH, Server
@@ -229,6 +230,27 @@ def test_sessions_list_shows_a_server_session_and_not_its_tokens(
     assert only_bob.returncode == 0 and len(only_bob.stdout.splitlines()) == 1
     ghost = run(tmp_path, "sessions", "list", "--user", "ghost", data_dir=server.data_dir)
     assert ghost.returncode == 1 and "no user 'ghost'" in ghost.stderr
+
+
+def test_users_list_shows_each_users_second_factors_and_no_secret(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = make_server()
+    server.add_user("alice", PASSWORD)
+    server.add_user("root", PASSWORD, admin=True)
+    with server.client() as c:
+        token = server.login(c, "alice", PASSWORD).json()["access_token"]
+        secret = c.post("/v1/mfa/totp", headers=bearer(token)).json()["secret"]
+        code = pyotp.TOTP(secret).now()
+        codes = c.post("/v1/mfa/totp/confirm", json={"code": code}, headers=bearer(token)).json()["recovery_codes"]
+    done = run(tmp_path, "users", "list", data_dir=server.data_dir)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.split() == ["USER", "ADMIN", "CREATED", "SECOND", "FACTORS"]
+    assert [row.split()[:2] for row in rows] == [["alice", "no"], ["root", "yes"]]
+    assert rows[0].endswith("totp, 10 recovery codes left") and rows[1].endswith("none")
+    for leaked in (secret, code, *codes):
+        assert leaked not in done.stdout + done.stderr
 
 
 def test_sessions_revoke_ends_a_server_session(make_server: Callable[..., Server], tmp_path: Path) -> None:

@@ -1,0 +1,36 @@
+"""The `sessionward` command: serve, and manage the same state the server uses."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from sessionward.cli import operations, users  # noqa: F401 -- registers their commands
+from sessionward.cli._common import ConfigOpt, DataDirOpt, app, out, settings_from
+
+__all__ = ["app", "main"]
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the HTTPS service (TLS 1.3 only)."""
+    import uvicorn
+
+    from sessionward.http.server import uvicorn_config
+
+    settings = settings_from(config, data_dir, host=host, port=port)
+    out.print(f"sessionward serving {settings.server.issuer_url}", markup=False, highlight=False)
+    uvicorn.Server(uvicorn_config(settings)).run()
+
+
+def main() -> None:
+    # Everything this process writes (database, keys, certificate) is for its owner only.
+    os.umask(0o077)
+    app()

@@ -1,0 +1,167 @@
+"""Operating a deployment: signing keys, sessions, the audit trail, the configuration, the database schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+import typer
+
+from sessionward.cli._common import (
+    ConfigOpt,
+    DataDirOpt,
+    audit_app,
+    config_app,
+    db_app,
+    fail,
+    keys_app,
+    out,
+    print_rows,
+    sessions_app,
+    settings_from,
+    stamp,
+    with_services,
+)
+from sessionward.config import redacted_toml
+from sessionward.core.audit import verify_chain
+from sessionward.errors import ConfigError, NotFound
+from sessionward.services.container import Services
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List signing keys: kid, alg, state."""
+    settings = settings_from(config, data_dir)
+
+    async def work(svc: Services) -> None:
+        ring = await svc.keyring.reload()
+        now = svc.clock.now()
+        rows = [("KID", "ALG", "STATE", "CREATED", "VERIFIES UNTIL")]
+        for key in ring.keys:
+            state = key.state if key.verifies_at(now) else "expired"
+            rows.append((key.kid, key.alg, state, stamp(key.created_at), stamp(key.verify_until)))
+        print_rows(rows)
+
+    with_services(settings, work)
+
+
+@keys_app.command("rotate")
+def keys_rotate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Add a new active key per algorithm; old keys keep verifying until their tokens expire."""
+    settings = settings_from(config, data_dir)
+
+    async def work(svc: Services) -> None:
+        for key in await svc.keyring.rotate(svc.clock.now()):
+            out.print(f"new active key {key.kid} ({key.alg})", markup=False)
+
+    with_services(settings, work)
+
+
+@sessions_app.command("list")
+def sessions_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's sessions.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List live sessions: sid, user, client, created, last active, expires, ip."""
+    settings = settings_from(config, data_dir)
+
+    async def work(svc: Services) -> list[tuple[str, ...]]:
+        names = {u.user_id: u.username for u in await svc.store.list_users()}
+        if user is not None and user not in names.values():
+            raise NotFound(f"no user {user!r}")
+        rows: list[tuple[str, ...]] = [("SID", "USER", "CLIENT", "CREATED", "LAST ACTIVE", "EXPIRES", "IP")]
+        for user_id, name in sorted(names.items(), key=lambda item: item[1]):
+            if user is not None and name != user:
+                continue
+            for s in await svc.sessions.alive_sessions(user_id):
+                rows.append(
+                    (
+                        s.sid,
+                        name,
+                        s.client_id,
+                        stamp(s.created_at),
+                        stamp(s.last_active_at),
+                        stamp(svc.sessions.expires_at(s)),
+                        s.ip,
+                    )
+                )
+        return rows
+
+    print_rows(with_services(settings, work))
+
+
+@sessions_app.command("revoke")
+def sessions_revoke(
+    user: Annotated[str | None, typer.Option("--user", help="End every session of this user.")] = None,
+    sid: Annotated[str | None, typer.Option("--sid", help="End this session.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """End sessions everywhere: running servers reject their tokens within a second."""
+    if (user is None) == (sid is None):
+        raise fail("give exactly one of --user NAME or --sid SID", 2)
+    settings = settings_from(config, data_dir)
+
+    async def work(svc: Services) -> int:
+        if sid is not None:
+            ended = await svc.sessions.end_by_sid(sid, "revoked", "cli")
+            if not ended:
+                raise NotFound("no live session with that id")
+            return len(ended)
+        found = await svc.store.get_user_by_name(user or "")
+        if found is None:
+            raise NotFound(f"no user {user!r}")
+        return len(await svc.sessions.end_all_of(found.user_id, "cli"))
+
+    count = with_services(settings, work)
+    out.print(f"ended {count} session{'s' if count != 1 else ''}", markup=False)
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Check the audit chain: exit 0 when intact, 1 naming the first bad record."""
+    settings = settings_from(config, data_dir)
+
+    async def work(svc: Services) -> tuple[bool, str]:
+        report = verify_chain([r async for r in svc.store.audit_records()], await svc.store.audit_head())
+        if report.ok:
+            return True, f"audit trail intact: {report.checked} records"
+        return False, f"audit trail broken: first bad record is {report.bad_seq}: {report.problem}"
+
+    ok, message = with_services(settings, work)
+    if not ok:
+        raise fail(message, 1)
+    out.print(message, markup=False)
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Print the effective configuration, secrets redacted."""
+    out.print(redacted_toml(settings_from(config, data_dir)), markup=False, highlight=False, soft_wrap=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply the schema migrations the database lacks (`serve` does too, at start) and print its revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sessionward.services.container import database_url
+    from sessionward.stores.sql import SqlStore
+
+    settings = settings_from(config, data_dir)
+
+    async def run() -> str:
+        store = SqlStore(database_url(settings), revocation_ttl=settings.max_access_token_ttl, pool_size=1)
+        try:
+            return await store.upgrade()
+        finally:
+            await store.close()
+
+    try:
+        revision = anyio.run(run)
+    except ConfigError as exc:
+        raise fail(f"configuration error: {exc}", 2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise fail(f"database upgrade failed: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from None
+    out.print(f"database at revision {revision}", markup=False, highlight=False)
