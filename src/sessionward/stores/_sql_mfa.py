@@ -62,6 +62,16 @@ class SqlMfa(SqlSessions):
 
         return await self._write(run)
 
+    def _factor_removed(
+        self, conn: Connection, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
+    ) -> list[Session]:
+        """After a factor went: the recovery codes go with the last factor, and the user's other sessions end."""
+        if not has_any_factor(conn, user_id):
+            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
+        ended = self._end_others(conn, user_id, keep_sid, at)
+        self._append(conn, audit, at)
+        return ended
+
     def _end_others(self, conn: Connection, user_id: str, keep_sid: str | None, at: float) -> list[Session]:
         sessions = _active(conn, _s.c.user_id == user_id)
         return self._end(conn, [(s, "mfa_changed", "user") for s in sessions if s.sid != keep_sid], at)
@@ -128,11 +138,7 @@ class SqlMfa(SqlSessions):
         def run(conn: Connection) -> list[Session] | None:
             if not conn.execute(delete(_f).where(_f.c.user_id == user_id)).rowcount:
                 return None
-            if not has_any_factor(conn, user_id):
-                conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
-            ended = self._end_others(conn, user_id, keep_sid, at)
-            self._append(conn, audit, at)
-            return ended
+            return self._factor_removed(conn, user_id, keep_sid, audit, at)
 
         return await self._write(run)
 

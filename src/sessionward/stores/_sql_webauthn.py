@@ -142,11 +142,7 @@ class SqlWebAuthn(SqlMfa):
             ).rowcount
             if not gone:
                 return None
-            if not has_any_factor(conn, user_id):
-                conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
-            ended = self._end_others(conn, user_id, keep_sid, at)
-            self._append(conn, audit, at)
-            return ended
+            return self._factor_removed(conn, user_id, keep_sid, audit, at)
 
         return await self._write(run)
 
