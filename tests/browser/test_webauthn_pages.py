@@ -156,6 +156,16 @@ def test_add_a_key_then_step_up_with_it_before_changing_factors(
     assert [k["name"] for k in listed["webauthn"]] == ["Virtual key"] and listed["recovery_codes_left"] == 10
     screenshot(page, "42-security-key-added")
 
+    # A second key from this password-only session: the script's options request is refused for want of a fresh
+    # factor, and the page leads to step-up, with the refusal audited once (not once more by the form's post).
+    page.get_by_label("Name for the new key").fill("Second key")
+    page.get_by_role("button", name="Add security key").click()
+    page.wait_for_url("**/account/step-up?next=/account/security")
+    refused = [json.loads(d) for d in audit_events(server, "step_up.required")]
+    assert [r["operation"] for r in refused] == ["mfa.webauthn_add"]
+    assert len(key.credentials()) == 1
+    page.goto(base + "/account/security")
+
     # This session signed in with the password alone: a factor change now needs a fresh second factor first.
     page.get_by_role("button", name="Set up authenticator app").click()
     page.wait_for_url("**/account/step-up?next=/account/security")
@@ -163,7 +173,7 @@ def test_add_a_key_then_step_up_with_it_before_changing_factors(
     assert "change how you sign in" in page.locator(".lead").inner_text()
     assert factors(context, base)["totp"] is False
     refused = [json.loads(d) for d in audit_events(server, "step_up.required")]
-    assert [r["operation"] for r in refused] == ["mfa.totp_replace"]
+    assert [r["operation"] for r in refused] == ["mfa.webauthn_add", "mfa.totp_replace"]
     screenshot(page, "43-step-up-with-key")
 
     page.get_by_role("button", name="Use security key").click()

@@ -27,6 +27,7 @@ from sessionward.http.pages.factors import (
     needs_step_up,
     options_answer,
     recovery_codes_page,
+    step_up_redirect,
     throttled,
 )
 from sessionward.http.pages.forms import acting
@@ -209,11 +210,15 @@ async def add_key(request: Request) -> Response:
     if isinstance(answer, Response):
         return answer
     who, form = answer
+    credential = form.json_object("credential")
+    if credential is None and form.get("webauthn_error", 32) == "step_up":
+        # The options request was refused for want of a step-up, and audited: go there without a second record.
+        # (Only ever towards more checking: a forged "step_up" just leads to the step-up page.)
+        return who.finish(request, step_up_redirect(SECURITY))
     stale = await needs_step_up(request, who, "mfa.webauthn_add", SECURITY, adding=True)
     if stale is not None:
         return stale
     name = form.get("key_name", 64).strip()
-    credential = form.json_object("credential")
     if credential is None:
         return await _security(request, who, message=key_error(form.get("webauthn_error", 32)), status=400, name=name)
     svc = services(request)
