@@ -13,6 +13,7 @@ from sessionward.core.assurance import (
     LOA_MFA,
     LOA_PASSWORD,
     Requirement,
+    acr_satisfies,
     assurance_shortfall,
     challenge,
     effective_assurance,
@@ -98,3 +99,16 @@ def test_the_challenge_is_rfc_9470_shaped() -> None:
     )
     assert challenge(None, 60)[1].endswith('max_age="60"')
     assert 'acr_values="a\\"b"' in challenge('a"b', None)[1]
+
+
+def test_an_unknown_required_level_is_never_met_by_a_known_one() -> None:
+    # Fail closed: a requirement we cannot rank is met only by that exact value, never by our own levels.
+    for have in (LOA_PASSWORD, LOA_MFA):
+        assert assurance_shortfall(have, T0, "urn:example:mfa", None, T0) == ("urn:example:mfa", None)
+    assert assurance_shortfall("urn:example:mfa", T0, "urn:example:mfa", None, T0) is None
+
+
+def test_our_levels_are_met_by_rank() -> None:
+    assert acr_satisfies(LOA_MFA, LOA_PASSWORD) and acr_satisfies(LOA_MFA, LOA_MFA)
+    assert not acr_satisfies(LOA_PASSWORD, LOA_MFA)
+    assert not acr_satisfies("urn:other", LOA_PASSWORD) and not acr_satisfies(LOA_PASSWORD, "urn:other")

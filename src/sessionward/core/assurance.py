@@ -62,6 +62,15 @@ class Requirement:
     max_age: float | None = None
 
 
+def acr_satisfies(have: str, want: str) -> bool:
+    """Whether a session at `have` meets a requirement of `want`: by rank between our own levels (loa:2 meets
+    loa:1), by exact match for any other value. An unknown requirement is never met by a known level."""
+    have_rank, want_rank = acr_rank(have), acr_rank(want)
+    if have_rank and want_rank:
+        return have_rank >= want_rank
+    return have == want
+
+
 def required_for_sensitive(require_mfa: bool, has_factor: bool, step_up_max_age: float) -> Requirement | None:
     """A sensitive operation (admin API, password change, factor changes, ending others' sessions) needs a
     second factor checked within `step_up_max_age` when the policy demands MFA or the user has a factor."""
@@ -75,7 +84,7 @@ def assurance_shortfall(
 ) -> tuple[str | None, int | None] | None:
     """None when the token's acr and auth_time satisfy the requirement at `now`; otherwise the RFC 9470
     challenge's (acr_values, max_age), both stated whenever either falls short."""
-    acr_short = required_acr is not None and acr_rank(claims_acr) < max(1, acr_rank(required_acr))
+    acr_short = required_acr is not None and not acr_satisfies(claims_acr, required_acr)
     age_short = max_age is not None and not (now - claims_auth_time <= max_age)
     if not (acr_short or age_short):
         return None

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
-from sessionward.core.assurance import challenge
+from sessionward.core.assurance import acr_satisfies, challenge
 from sessionward.crypto.jwt import AccessClaims
 
 SCOPE_KEY: Final = "sessionward.principal"
@@ -79,8 +79,9 @@ async def on_insufficient_user_authentication(_conn: Any, exc: Exception) -> JSO
 def require(
     acr: str | None = None, max_age: float | None = None, *, clock: Callable[[], float] = time.time
 ) -> Callable[[HTTPConnection], Principal]:
-    """A check (and FastAPI dependency) returning the principal when its session has `acr` (exactly) and
-    authenticated no more than `max_age` seconds ago; InsufficientUserAuthentication otherwise.
+    """A check (and FastAPI dependency) returning the principal when its session meets `acr` (sessionward's
+    levels by rank, so loa:2 meets loa:1; any other value exactly) and authenticated no more than `max_age`
+    seconds ago; InsufficientUserAuthentication otherwise.
 
         principal = require(acr="urn:example:mfa", max_age=300)(request)
     """
@@ -90,7 +91,7 @@ def require(
 
     def check(conn: HTTPConnection) -> Principal:
         principal = get_principal(conn)
-        if (acr is not None and principal.acr != acr) or (
+        if (acr is not None and not acr_satisfies(principal.acr, acr)) or (
             max_age is not None and not clock() - principal.auth_time <= max_age
         ):
             raise InsufficientUserAuthentication(acr, challenge_age)
