@@ -39,7 +39,7 @@ EXPECTED_STATUSES: dict[tuple[str, str], set[str]] = {
     ("delete", "/v1/sessions/current"): {"204", "401", "403"},
     ("delete", "/v1/sessions/{session_id}"): {"204", "401", "403", "404"},
     ("get", "/v1/me"): {"200", "401"},
-    ("post", "/v1/password"): {"200", "400", "401", "403", "415"},
+    ("post", "/v1/password"): {"200", "400", "401", "403", "415", "429"},
     ("post", "/v1/admin/users"): {"201", "400", "401", "403", "409", "415"},
     ("delete", "/v1/admin/users/{username}/sessions"): {"204", "401", "403", "404"},
     ("post", "/v1/sessions/mfa"): {"201", "400", "401", "409", "415", "429"},

@@ -83,3 +83,23 @@ def test_per_address_attempt_cap_stops_password_spraying(make_server: Callable[.
     with client_from(server, "127.0.0.5") as c:
         codes = [server.login(c, f"user{i}", "Winter2026!").status_code for i in range(6)]
     assert codes == [401] * 5 + [429]
+
+
+def test_a_stolen_session_guesses_the_password_no_faster_than_a_login(
+    make_server: Callable[..., Server], clock: FakeClock
+) -> None:
+    """POST /v1/password checks the current password: its wrong guesses count in the login windows."""
+    server = make_server(env={"SESSIONWARD_LOGIN__MAX_FAILURES_PER_ACCOUNT_IP": "3"}, clock=clock)
+    server.add_user("alice", PASSWORD)
+    with client_from(server, "127.0.0.2") as thief, client_from(server, "127.0.0.3") as owner:
+        token = server.login(thief, "alice", PASSWORD).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        guess = {"current_password": "guess", "new_password": "a new long password"}
+        statuses = [thief.post("/v1/password", json=guess, headers=auth).status_code for _ in range(4)]
+        assert statuses == [403, 403, 403, 429]
+        right = {"current_password": PASSWORD, "new_password": "a new long password"}
+        blocked = thief.post("/v1/password", json=right, headers=auth)
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+        # The same windows as the sign-in: this address cannot log in with guesses either, the owner can.
+        assert server.login(thief, "alice", "guess").status_code == 429
+        assert server.login(owner, "alice", PASSWORD).status_code == 201

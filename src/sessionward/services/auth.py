@@ -19,7 +19,6 @@ from sessionward.core.events import session_fields
 from sessionward.core.limits import Admission
 from sessionward.core.limits import admit as decide_admission
 from sessionward.core.models import MfaChallenge, Session, User
-from sessionward.core.throttle import Window, login_windows, retry_after
 from sessionward.errors import (
     CredentialsChanged,
     InvalidCredentials,
@@ -33,9 +32,10 @@ from sessionward.errors import (
 from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
+from sessionward.services.throttling import PasswordGuesses
 from sessionward.services.tokens import IssuedSession, TokenService, fresh_session, refresh_token_hash
 from sessionward.services.usernames import Usernames
-from sessionward.stores.base import DurableStore, EphemeralStore
+from sessionward.stores.base import DurableStore
 
 ACR_PASSWORD = LOA_PASSWORD
 ACR_MFA = LOA_MFA
@@ -76,30 +76,23 @@ class AuthService:
         self,
         settings: Settings,
         store: DurableStore,
-        ephemeral: EphemeralStore,
         passwords: Passwords,
         tokens: TokenService,
         revocations: RevocationState,
         clock: Clock,
         mfa: MfaService,
         usernames: Usernames,
+        guesses: PasswordGuesses,
     ) -> None:
         self._mfa = mfa
         self._revocations = revocations
         self._settings = settings
         self._store = store
-        self._ephemeral = ephemeral
         self._passwords = passwords
         self._tokens = tokens
         self._clock = clock
         self._usernames = usernames
-        login = settings.login
-        self._account, self._account_ip, self._ip = login_windows(
-            login.max_failures_per_account,
-            login.max_failures_per_account_ip,
-            login.max_attempts_per_ip,
-            login.failure_window,
-        )
+        self._guesses = guesses
 
     async def username_of(self, user_id: str) -> str:
         return await self._usernames.of(user_id)
@@ -113,38 +106,25 @@ class AuthService:
         await self._store.create_user(user, [event], now)
         return user
 
-    async def _throttled(self, keys: dict[str, tuple[str, Window]], now: float) -> int | None:
-        waits = []
-        for key, window in keys.values():
-            wait = retry_after(await self._ephemeral.events(key, now, window.seconds), window, now)
-            if wait is not None:
-                waits.append(wait)
-        return max(waits) if waits else None
-
     async def login(self, req: LoginRequest) -> IssuedSession:
         now = self._clock.now()
         if req.client_id not in self._settings.clients:
             raise InvalidRequest("unknown client_id")
         account = req.username.casefold()
-        keys = {
-            "account": (f"login:acct:{account}", self._account),
-            "account_ip": (f"login:acctip:{account}|{req.ip}", self._account_ip),
-            "ip": (f"login:ip:{req.ip}", self._ip),
-        }
-        wait = await self._throttled(keys, now)
+        failures, attempts = self._guesses.failures(account, req.ip), self._guesses.attempts(req.ip)
+        throttle = self._guesses.throttle
+        wait = await throttle.retry_after((*failures, attempts), now)
         if wait is not None:
-            await self._store.append_audit(
-                [AuditEvent("login.throttled", {"username": req.username, "ip": req.ip, "retry_after": wait})],
-                now,
-            )
+            # The typed name only hashed, as for a failure: people type passwords into the username field.
+            throttled = {"account": hash_identifier(account), "ip": req.ip, "retry_after": wait}
+            await self._store.append_audit([AuditEvent("login.throttled", throttled)], now)
             raise TooManyAttempts(wait)
-        await self._ephemeral.add_event(keys["ip"][0], now, self._ip.seconds)
+        await throttle.count([attempts], now)
 
         user = await self._store.get_user_by_name(req.username)
         ok = await self._passwords.verify(user.password_hash if user else None, req.password)
         if user is None or not ok:
-            for key, window in (keys["account"], keys["account_ip"]):
-                await self._ephemeral.add_event(key, now, window.seconds)
+            await throttle.count(failures, now)
             who = {"user_id": user.user_id} if user else {"unknown_user": hash_identifier(account)}
             await self._store.append_audit(
                 [AuditEvent("login.failed", {**who, "ip": req.ip, "reason": "invalid_credentials"})], now
@@ -152,8 +132,7 @@ class AuthService:
             raise InvalidCredentials("the username or password is wrong")
 
         # Consecutive failures end with a success (NIST SP 800-63B counts consecutive failures).
-        await self._ephemeral.clear(keys["account"][0])
-        await self._ephemeral.clear(keys["account_ip"][0])
+        await throttle.forget(failures)
         verified_hash = user.password_hash
         if self._passwords.needs_rehash(verified_hash):
             upgraded = await self._passwords.hash(req.password)

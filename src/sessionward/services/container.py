@@ -20,6 +20,7 @@ from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.sessions import SessionService
+from sessionward.services.throttling import PasswordGuesses, Throttle
 from sessionward.services.tokens import TokenService
 from sessionward.services.usernames import Usernames
 from sessionward.services.webauthn import WebAuthnService
@@ -125,10 +126,12 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     dpop = DpopService(settings, keyring, ephemeral)
     tokens = TokenService(settings, keyring, revocations, store, dpop)
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
-    mfa = MfaService(settings, store, ephemeral, tokens, revocations, clock, webauthn)
+    throttle = Throttle(ephemeral)
+    guesses = PasswordGuesses(throttle, settings.login)
+    mfa = MfaService(settings, store, throttle, tokens, revocations, clock, webauthn)
     usernames = Usernames(store)
-    auth = AuthService(settings, store, ephemeral, passwords, tokens, revocations, clock, mfa, usernames)
-    sessions = SessionService(settings, store, passwords, tokens, revocations, clock)
+    auth = AuthService(settings, store, passwords, tokens, revocations, clock, mfa, usernames, guesses)
+    sessions = SessionService(settings, store, passwords, tokens, revocations, clock, guesses)
     clients = ClientService(settings, store, tokens, sessions, clock, usernames)
     services = Services(
         settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis

@@ -25,7 +25,7 @@ from sessionward.core.otp import (
     recovery_code_hash,
     totp_step_matching,
 )
-from sessionward.core.throttle import Window, retry_after
+from sessionward.core.throttle import Window
 from sessionward.crypto.jwt import AccessClaims
 from sessionward.errors import (
     InsufficientAuthentication,
@@ -37,9 +37,10 @@ from sessionward.errors import (
     TooManyAttempts,
 )
 from sessionward.services.revocation import RevocationState
+from sessionward.services.throttling import Keyed, Throttle
 from sessionward.services.tokens import IssuedSession, TokenService, new_refresh_token, refresh_token_hash
 from sessionward.services.webauthn import WebAuthnService
-from sessionward.stores.base import DurableStore, EphemeralStore
+from sessionward.stores.base import DurableStore
 
 METHODS = ("totp", "webauthn", "recovery_code")
 # Wrong second factors per account within the login failure window (a moving window, as for passwords).
@@ -51,7 +52,7 @@ class MfaService:
         self,
         settings: Settings,
         store: DurableStore,
-        ephemeral: EphemeralStore,
+        throttle: Throttle,
         tokens: TokenService,
         revocations: RevocationState,
         clock: Clock,
@@ -60,7 +61,7 @@ class MfaService:
         self._settings = settings
         self._webauthn = webauthn
         self._store = store
-        self._ephemeral = ephemeral
+        self._throttle = throttle
         self._tokens = tokens
         self._revocations = revocations
         self._clock = clock
@@ -116,7 +117,7 @@ class MfaService:
         if ended is None:
             raise InvalidMfa("the enrolment changed meanwhile: enrol again")
         await self._revocations.sessions_ended([s.sid for s in ended], now)
-        await self._ephemeral.clear(self._throttle_key(user_id))
+        await self._throttle.forget(self._failures(user_id))
         return codes
 
     async def remove_totp(self, user_id: str, keep_sid: str) -> None:
@@ -130,13 +131,11 @@ class MfaService:
 
     # -- checking a factor ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _throttle_key(user_id: str) -> str:
-        return f"mfa:acct:{user_id}"
+    def _failures(self, user_id: str) -> list[Keyed]:
+        return [(f"mfa:acct:{user_id}", self._window)]
 
     async def _check_throttle(self, user_id: str, method: str, now: float) -> None:
-        key = self._throttle_key(user_id)
-        wait = retry_after(await self._ephemeral.events(key, now, self._window.seconds), self._window, now)
+        wait = await self._throttle.retry_after(self._failures(user_id), now)
         if wait is not None:
             await self._store.append_audit(
                 [AuditEvent("mfa.throttled", {"user_id": user_id, "method": method, "retry_after": wait})], now
@@ -151,7 +150,7 @@ class MfaService:
         now: float,
         message: str = "the code is wrong, used already or expired",
     ) -> NoReturn:
-        await self._ephemeral.add_event(self._throttle_key(user_id), now, self._window.seconds)
+        await self._throttle.count(self._failures(user_id), now)
         await self._store.append_audit(
             [AuditEvent("mfa.failed", {"user_id": user_id, "method": method, "reason": reason})], now
         )
@@ -198,7 +197,7 @@ class MfaService:
             ):
                 await self._failed(user_id, method, "wrong_or_used_code", now)
         # As with passwords, a success ends the run of consecutive failures.
-        await self._ephemeral.clear(self._throttle_key(user_id))
+        await self._throttle.forget(self._failures(user_id))
 
     # -- step-up and the assurance of sensitive operations ---------------------------------------------------
 
@@ -292,7 +291,7 @@ class MfaService:
         if ended is None:
             raise InvalidRequest("this security key is registered already")
         await self._revocations.sessions_ended([s.sid for s in ended], now)
-        await self._ephemeral.clear(self._throttle_key(user_id))
+        await self._throttle.forget(self._failures(user_id))
         return credential, codes
 
     async def remove_webauthn(self, user_id: str, credential_id: str, keep_sid: str) -> None:
@@ -323,5 +322,5 @@ class MfaService:
         now = self._clock.now()
         ended = await self._store.reset_factors(user_id, [AuditEvent("mfa.reset", {"user_id": user_id, "by": by})], now)
         await self._revocations.sessions_ended([s.sid for s in ended], now)
-        await self._ephemeral.clear(self._throttle_key(user_id))
+        await self._throttle.forget(self._failures(user_id))
         return len(ended)

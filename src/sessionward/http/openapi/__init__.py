@@ -176,6 +176,11 @@ def _paths() -> dict[str, Any]:
                         "forbidden",
                     ),
                     s415=r415,
+                    s429=_error(
+                        "Too many wrong passwords for this account (the windows login uses)",
+                        "too_many_attempts",
+                        Retry_After="RetryAfter",
+                    ),
                 ),
                 auth="bearer",
                 requestBody=_body("PasswordChange"),

@@ -7,10 +7,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sessionward.errors import InvalidRequest, WrongPassword
+from sessionward.errors import InvalidRequest, TooManyAttempts, WrongPassword
 from sessionward.http.context import client_ip, services
 from sessionward.http.cookies import set_session_cookies
-from sessionward.http.pages.factors import needs_step_up
+from sessionward.http.pages.factors import needs_step_up, throttled
 from sessionward.http.pages.forms import acting
 from sessionward.http.pages.html import EMPTY, Html, render
 from sessionward.http.pages.layout import csrf_field, field, notice, page
@@ -112,6 +112,12 @@ async def change_password(request: Request) -> Response:
             issued = await svc.sessions.change_password(
                 who.claims.sub, who.session, current, new, client_ip(request), request.headers.get("user-agent", "")
             )
+        except TooManyAttempts as exc:
+            body = _password_body(who.csrf_token, {}, throttled(exc))
+            viewer = await viewer_of(request, who)
+            wait = page("Change your password", body, viewer=viewer, current=THIS_PAGE, status=429)
+            wait.headers["Retry-After"] = str(exc.retry_after)
+            return who.finish(request, wait)
         except WrongPassword:
             errors[_CURRENT] = "That is not your current password."
         except InvalidRequest as exc:
