@@ -393,3 +393,22 @@ def test_new_recovery_codes_need_a_fresh_factor_and_void_the_old_ones(
     r = mfa_step(client, password_step(server, client), "recovery_code", old[1])
     assert (r.status_code, r.json()["error"]) == (401, "invalid_mfa")
     assert mfa_step(client, password_step(server, client), "recovery_code", new[0]).status_code == 201
+
+
+def test_a_retried_refresh_says_the_same_assurance_as_the_token_it_returns(
+    server: Server, client: httpx2.Client, clock: FakeClock, alice: str
+) -> None:
+    """Within the grace a retry gets the same successor pair; its body must not claim less than the token does."""
+    s = login(server, client)
+    secret, _ = enrol(client, s["access_token"], clock)
+    up = client.post(
+        "/v1/sessions/step-up",
+        json={"method": "totp", "code": totp_code(secret, clock)},
+        headers=bearer(s["access_token"]),
+    ).json()
+    first = refresh(client, up["refresh_token"])
+    again = refresh(client, up["refresh_token"])  # the response was lost: the same request again
+    assert first.status_code == again.status_code == 200
+    assert again.json()["access_token"] == first.json()["access_token"]
+    assert (again.json()["acr"], again.json()["amr"]) == (first.json()["acr"], first.json()["amr"])
+    assert again.json()["acr"] == LOA_MFA

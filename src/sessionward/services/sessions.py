@@ -104,11 +104,15 @@ class SessionService:
         touched = dataclasses.replace(session, last_active_at=now)
         successor = new_refresh_token(session.family)
         issued = self._tokens.issue_pair(touched, policy, now, successor)
+        acr, amr = issued.assurance
         pair = {
             "access_token": issued.access_token,
             "access_expires_at": now + issued.expires_in,
             "refresh_token": successor,
             "refresh_expires_at": now + issued.refresh_expires_in,
+            # A retry must say what the token it gets back says (a step-up's loa:2, not the session's loa:1).
+            "acr": acr,
+            "amr": list(amr),
         }
         return RefreshPlan(
             audit=[AuditEvent("session.refreshed", session_fields(session))],
@@ -128,6 +132,8 @@ class SessionService:
             max(0, math.floor(pair["access_expires_at"] - now)),
             pair["refresh_token"],
             max(0, math.floor(pair["refresh_expires_at"] - now)),
+            pair.get("acr", ""),  # successors sealed before the assurance was kept: the session's
+            tuple(pair.get("amr", ())),
         )
         return RefreshPlan(audit=[AuditEvent("refresh.replayed_within_grace", session_fields(session))], result=issued)
 
