@@ -205,12 +205,16 @@ class MfaService:
         client = self._settings.clients.get(client_id)
         return self._settings.policies[client.policy] if client else self._settings.policies["default"]
 
-    async def demand_fresh(self, claims: AccessClaims, operation: str) -> None:
+    async def demand_fresh(self, claims: AccessClaims, operation: str, *, adding: bool = False) -> None:
         """A sensitive operation: with a policy that requires MFA, or for a user with a factor, the caller's token
         must show a second factor (acr loa:2) checked within the policy's step_up_max_age; otherwise 401 with the
-        RFC 9470 challenge."""
+        RFC 9470 challenge. Adding a factor (`adding`) needs it only next to another one: a user's first factor
+        has nothing to step up with, and refusing it would lock out a user whose policy requires MFA."""
         policy = self._policy(claims.client_id)
-        need = required_for_sensitive(policy.require_mfa, await self.has_factor(claims.sub), policy.step_up_max_age)
+        has_factor = await self.has_factor(claims.sub)
+        if adding and not has_factor:
+            return
+        need = required_for_sensitive(policy.require_mfa, has_factor, policy.step_up_max_age)
         if need is None:
             return
         now = self._clock.now()

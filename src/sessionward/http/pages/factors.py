@@ -45,11 +45,8 @@ async def needs_step_up(
     """The way to the step-up page (and `back` after it) when `operation` needs a fresher second factor than
     this session shows (MfaService.demand_fresh, audited as the API does); None when it may go ahead. Adding or
     replacing a factor (`adding`) needs it only when the user has one already, as under /v1/mfa."""
-    svc = services(request)
-    if adding and not await svc.mfa.has_factor(who.claims.sub):
-        return None
     try:
-        await svc.mfa.demand_fresh(who.claims, operation)
+        await services(request).mfa.demand_fresh(who.claims, operation, adding=adding)
     except InsufficientAuthentication:
         return who.finish(request, step_up_redirect(back))
     return None

@@ -9,13 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionward.crypto.jwt import AccessClaims
 from sessionward.errors import InvalidRequest, InvalidToken
 from sessionward.http import csrf
 from sessionward.http.body import JsonBody, json_body
 from sessionward.http.context import client_ip, principal, rfc3339, services, token_endpoint_dpop
-from sessionward.http.cookies import authenticated_by_cookie, cookie_session_answer
-from sessionward.http.routes.sessions import TOKEN_HEADERS, session_answer
+from sessionward.http.cookies import TOKEN_HEADERS, authenticated_by_cookie, cookie_session_answer
+from sessionward.http.routes.sessions import session_answer
 from sessionward.services.mfa import METHODS
 from sessionward.services.tokens import IssuedSession
 
@@ -32,7 +31,7 @@ async def enrol_totp(request: Request) -> Response:
     """A new TOTP secret awaiting confirmation. Replacing an enrolled factor is a factor change: it needs a
     second factor checked within the policy's step_up_max_age (RFC 9470 challenge otherwise)."""
     claims = await principal(request)
-    await _guard_factor_change(request, claims, "mfa.totp_replace")
+    await services(request).mfa.demand_fresh(claims, "mfa.totp_replace", adding=True)
     svc = services(request)
     secret, uri = await svc.mfa.enrol_totp(claims.sub, await svc.auth.username_of(claims.sub))
     return JSONResponse({"secret": secret, "otpauth_uri": uri}, headers=TOKEN_HEADERS)
@@ -42,7 +41,7 @@ async def confirm_totp(request: Request) -> Response:
     claims = await principal(request)
     body = await json_body(request)
     code = body.string("code", max_len=16)
-    await _guard_factor_change(request, claims, "mfa.totp_replace")
+    await services(request).mfa.demand_fresh(claims, "mfa.totp_replace", adding=True)
     codes = await services(request).mfa.confirm_totp(claims.sub, code, claims.sid)
     return JSONResponse({"recovery_codes": codes}, headers=TOKEN_HEADERS)
 
@@ -61,13 +60,6 @@ def _factor_proof(body: JsonBody) -> tuple[str, str, dict[str, Any] | None]:
     if method == "webauthn":
         return method, "", body.mapping("credential")
     return method, body.string("code", max_len=64), None
-
-
-async def _guard_factor_change(request: Request, claims: AccessClaims, operation: str) -> None:
-    """Adding a factor next to another, or replacing one, is a factor change: it needs a fresh second factor."""
-    svc = services(request)
-    if await svc.mfa.has_factor(claims.sub):
-        await svc.mfa.demand_fresh(claims, operation)
 
 
 async def factors(request: Request) -> Response:
@@ -105,7 +97,7 @@ async def new_recovery_codes(request: Request) -> Response:
 
 async def webauthn_register_options(request: Request) -> Response:
     claims = await principal(request)
-    await _guard_factor_change(request, claims, "mfa.webauthn_add")
+    await services(request).mfa.demand_fresh(claims, "mfa.webauthn_add", adding=True)
     svc = services(request)
     options = await svc.mfa.webauthn_options(claims.sub, await svc.auth.username_of(claims.sub))
     return JSONResponse({"publicKey": options}, headers=TOKEN_HEADERS)
@@ -116,7 +108,7 @@ async def webauthn_register(request: Request) -> Response:
     body = await json_body(request)
     answer = body.mapping("credential")
     name = body.string("name", required=False, max_len=64)
-    await _guard_factor_change(request, claims, "mfa.webauthn_add")
+    await services(request).mfa.demand_fresh(claims, "mfa.webauthn_add", adding=True)
     credential, codes = await services(request).mfa.confirm_webauthn(claims.sub, answer, name, claims.sid)
     answered: dict[str, object] = {"credential_id": credential.credential_id, "name": credential.name}
     if codes:
