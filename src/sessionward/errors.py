@@ -97,6 +97,11 @@ class InvalidMfa(SessionwardError):
     code = "invalid_mfa"
 
 
+class MfaTokenUnusable(InvalidMfa):
+    """The mfa_token cannot continue: unknown, used, burned, expired, from another address, or the password
+    changed since. The same answer as a wrong code (invalid_mfa); a page can tell the person to sign in again."""
+
+
 class MfaEnrollmentRequired(SessionwardError):
     """The client's policy demands a second factor and the user has none enrolled."""
 

@@ -74,6 +74,28 @@ def test_the_second_step_follows_the_password(
     page.wait_for_url("**/account/sessions")
 
 
+def test_a_sign_in_burned_by_wrong_codes_starts_over_instead_of_looping(
+    make_live_server: Callable[..., Server], new_context: Callable[..., BrowserContext]
+) -> None:
+    """Five wrong codes burn the sign-in: the page says to sign in again instead of offering a form that can
+    never succeed, even with the right code."""
+    server = make_live_server()
+    totp, _codes = enrol(server)
+    page = password_step(new_context(), server)
+    wrong = str((int(totp.now()) + 1) % 1_000_000).zfill(6)
+    for _ in range(4):
+        page.get_by_label("Code").fill(wrong)
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_load_state()
+        assert "didn't work" in page.get_by_role("alert").inner_text()
+    page.get_by_label("Code").fill(wrong)
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url("**/account/signin/mfa")
+    assert "Sign in again" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Username").is_visible()
+    assert not page.get_by_label("Code").is_visible()
+
+
 # -- the authenticator app and step-up on the pages: no script needed ------------------------------------------------
 
 SHORT_STEP_UP = {"SESSIONWARD_POLICIES__DEFAULT__STEP_UP_MAX_AGE": "3s"}

@@ -26,6 +26,7 @@ from sessionward.errors import (
     InvalidRequest,
     MfaEnrollmentRequired,
     MfaRequired,
+    MfaTokenUnusable,
     SessionLimit,
     TooManyAttempts,
 )
@@ -192,7 +193,7 @@ class AuthService:
         if reason is not None or found is None:
             who = {"user_id": found.user_id} if found else {}
             await self._store.append_audit([AuditEvent("mfa.failed", {**who, "ip": ip, "reason": reason})], now)
-            raise InvalidMfa("the mfa_token is invalid, expired or used: sign in again")
+            raise MfaTokenUnusable("the mfa_token is invalid, expired or used: sign in again")
         return found
 
     async def webauthn_login_options(self, mfa_token: str, ip: str) -> dict[str, Any]:
@@ -226,13 +227,14 @@ class AuthService:
                 await self._store.append_audit(
                     [AuditEvent("mfa.token_burned", {"user_id": found.user_id, "ip": ip, "failures": failures})], now
                 )
+                raise MfaTokenUnusable("too many wrong codes for this sign-in: sign in again") from None
             raise
         user = await self._store.get_user(found.user_id)
         if not await self._store.consume_mfa_challenge(token_hash, now) or user is None:
             await self._store.append_audit(
                 [AuditEvent("mfa.failed", {"user_id": found.user_id, "ip": ip, "reason": "token_used"})], now
             )
-            raise InvalidMfa("the mfa_token is invalid, expired or used: sign in again")
+            raise MfaTokenUnusable("the mfa_token is invalid, expired or used: sign in again")
         req = LoginRequest(
             user.username, "", found.client_id, found.ip, found.user_agent, found.revoke_others, dpop_jkt=dpop_jkt
         )
@@ -244,7 +246,7 @@ class AuthService:
             await self._store.append_audit(
                 [AuditEvent("login.failed", {"user_id": user.user_id, "ip": ip, "reason": "password_changed"})], now
             )
-            raise InvalidMfa("the password changed meanwhile: sign in again") from None
+            raise MfaTokenUnusable("the password changed meanwhile: sign in again") from None
 
     async def _start_session(
         self, user: User, req: LoginRequest, now: float, verified_hash: str, mfa_method: str | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sessionward.errors import InvalidMfa, InvalidRequest, SessionLimit, TooManyAttempts
+from sessionward.errors import InvalidMfa, InvalidRequest, MfaTokenUnusable, SessionLimit, TooManyAttempts
 from sessionward.http.context import client_ip, services
 from sessionward.http.cookies import set_session_cookies
 from sessionward.http.pages.factors import KEY_REFUSED, key_error, options_answer, second_step_page, throttled
@@ -80,6 +80,8 @@ async def signin_mfa(request: Request) -> Response:
     svc = services(request)
     try:
         issued = await svc.auth.complete_mfa(mfa_token, method, code, client_ip(request), None, assertion)
+    except MfaTokenUnusable:  # burned, expired or used: the same form can never succeed, so start over
+        return signin_page(request, message=notice("error", _SIGN_IN_AGAIN, "Couldn't verify"), status=401)
     except InvalidMfa:
         error = notice("error", KEY_REFUSED if by_key else _CODE_FAILED, "Couldn't verify")
         return await _again(request, mfa_token, error, 401)
