@@ -54,6 +54,28 @@ async def test_confirmation_is_a_compare_and_set_on_the_pending_secret(store: Sq
     assert await store.recovery_codes_left(user.user_id) == 1
 
 
+async def test_concurrent_first_enrolments_leave_one_of_their_secrets_pending(
+    two_nodes: tuple[SqlStore, SqlStore],
+) -> None:
+    a, b = two_nodes
+    user = await a_user(a)
+    secrets = [f"{n}" * 32 for n in range(8)]
+    event = [AuditEvent("mfa.totp_enrolled", {"user_id": user.user_id})]
+
+    async def enrol(s: SqlStore, secret: str) -> bool:
+        await s.set_pending_totp(user.user_id, secret, event, T0)
+        return True
+
+    # No IntegrityError from either node: the first insert and the rest update the one row.
+    results = await race([lambda s=s, x=x: enrol(s, x) for s, x in zip((a, b) * 4, secrets, strict=True)])
+    assert results == [True] * 8
+    factor = await b.get_totp(user.user_id)
+    assert factor is not None and factor.secret is None and factor.pending_secret in secrets
+    enrolled = [r async for r in a.audit_records() if r.event == "mfa.totp_enrolled"]
+    assert len(enrolled) == 8
+    assert await a.confirm_totp(user.user_id, factor.pending_secret, 1, ["h"], None, [], T0) == []
+
+
 async def test_a_totp_step_is_accepted_once_and_only_newer_ones_after_it(
     two_nodes: tuple[SqlStore, SqlStore],
 ) -> None:
@@ -92,6 +114,14 @@ async def test_an_mfa_challenge_is_consumed_once_expires_and_burns(two_nodes: tu
     burned = await a.get_mfa_challenge("t3")
     assert burned is not None and burned.state == "burned"
     assert not await a.consume_mfa_challenge("t3", T0 + 1)
+    assert await b.fail_mfa_challenge("t3", 2, [], T0) == 3  # still counted, still burned
+    assert await a.fail_mfa_challenge("never-issued", 2, [AuditEvent("mfa.failed", {})], T0) == 0
+    # A wrong code after the right one was taken counts but leaves it used, not burned.
+    await a.create_mfa_challenge(MfaChallenge("t4", user.user_id, "web", "ip", "ua", False, "d", T0, T0 + 300), [], T0)
+    assert await a.consume_mfa_challenge("t4", T0 + 1)
+    assert await a.fail_mfa_challenge("t4", 1, [], T0) == 1
+    used = await a.get_mfa_challenge("t4")
+    assert used is not None and (used.state, used.failures) == ("used", 1)
 
 
 async def test_removing_the_factor_takes_its_recovery_codes(store: SqlStore) -> None:

@@ -85,6 +85,29 @@ async def test_a_credential_id_is_registered_once(store: SqlStore) -> None:
     assert await store.recovery_codes_left(user.user_id) == 1
 
 
+async def test_concurrent_registrations_of_one_credential_id_register_it_once(
+    two_nodes: tuple[SqlStore, SqlStore],
+) -> None:
+    a, b = two_nodes
+    users = [await a_user(a) for _ in range(8)]
+    event = [AuditEvent("mfa.webauthn_added", {})]
+
+    async def register(s: SqlStore, user: User) -> object:
+        return await s.add_webauthn_credential(a_key(user, "contested"), [f"h-{user.user_id}"], None, event, T0)
+
+    # Never an IntegrityError: one registration wins, the rest get the None the verb promises.
+    results = await race([lambda s=s, u=u: register(s, u) for s, u in zip((a, b) * 4, users, strict=True)])
+    assert sorted(results, key=lambda r: r is None) == [[]] + [None] * 7
+    stored = await b.get_webauthn_credential("contested")
+    assert stored is not None
+    owners = [u for u in users if await a.list_webauthn_credentials(u.user_id)]
+    assert [u.user_id for u in owners] == [stored.user_id]
+    # Only the winner's recovery codes were set, and only its audit was written.
+    assert [await a.recovery_codes_left(u.user_id) for u in users].count(1) == 1
+    assert await a.recovery_codes_left(stored.user_id) == 1
+    assert len([r async for r in a.audit_records() if r.event == "mfa.webauthn_added"]) == 1
+
+
 async def test_recovery_codes_go_with_the_last_factor_only(store: SqlStore) -> None:
     user = await with_factor(store)  # TOTP with two recovery codes
     key = a_key(user)

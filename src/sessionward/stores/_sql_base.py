@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, insert, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, make_url
 
 from sessionward import migrations
@@ -35,6 +37,8 @@ from sessionward.stores import schema as t
 T = TypeVar("T")
 AUDIT_PAGE = 5000
 DEFAULT_POOL_SIZE = 10
+# UPDATE ... RETURNING (and INSERT ... ON CONFLICT with it) came in SQLite 3.35.
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 # Built once: constructing a statement costs more than running it (the appends are on every write path).
 _AUDIT_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1).with_for_update()
@@ -189,6 +193,12 @@ class SqlBase:
         self.pool = PoolPlan.for_pool(pool_size, sqlite=self.dialect == "sqlite")
         if self.dialect == "sqlite":
             assert target.database is not None
+            if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+                raise ConfigError(
+                    "storage.database_url",
+                    f"SQLite {sqlite3.sqlite_version} is too old: sessionward needs "
+                    f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or newer (for RETURNING), or use PostgreSQL",
+                )
             _prepare_sqlite_file(Path(target.database))
             self._engine = _sqlite_engine(target, writer=True, pool_size=self.pool.writers)
             self._reader = _sqlite_engine(target, writer=False, pool_size=self.pool.readers)
@@ -215,6 +225,13 @@ class SqlBase:
                 return result
 
         return await anyio.to_thread.run_sync(run, limiter=self._write_limiter)
+
+    def _insert(self, table: Table) -> pg_dialect.Insert | sqlite_dialect.Insert:
+        """The dialect's own INSERT, for ON CONFLICT: an upsert or an insert-if-absent is one statement, with no
+        window between a check and the insert for another transaction to win (both dialects spell it alike)."""
+        if self.dialect == "sqlite":
+            return sqlite_dialect.insert(table)
+        return pg_dialect.insert(table)
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         def run() -> T:

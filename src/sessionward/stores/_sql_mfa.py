@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Update, delete, insert, select, update
+from sqlalchemy import Connection, Update, and_, case, delete, insert, select, update
 
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import MfaChallenge, RefreshToken, Session, TotpFactor
@@ -62,6 +62,12 @@ class SqlMfa(SqlSessions):
 
         return await self._write(run)
 
+    def _set_recovery_codes(self, conn: Connection, user_id: str, code_hashes: Sequence[str], at: float) -> None:
+        """The user's recovery codes become `code_hashes`: every old one goes, used or not."""
+        conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
+        if code_hashes:
+            conn.execute(insert(_rc), [{"code_hash": h, "user_id": user_id, "created_at": at} for h in code_hashes])
+
     def _factor_removed(
         self, conn: Connection, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float
     ) -> list[Session]:
@@ -83,9 +89,17 @@ class SqlMfa(SqlSessions):
         return _factor(row) if row else None
 
     async def set_pending_totp(self, user_id: str, secret: str, audit: Sequence[AuditEvent], at: float) -> None:
+        """`secret` becomes the user's pending (unconfirmed) TOTP secret, in place of any earlier one; a confirmed
+        secret stays until the pending one is confirmed. One upsert: two first enrolments at once both succeed
+        (the later one's secret stays pending) instead of one of them failing on the primary key."""
+
         def run(conn: Connection) -> None:
-            if not conn.execute(update(_f).where(_f.c.user_id == user_id).values(pending_secret=secret)).rowcount:
-                conn.execute(insert(_f).values(user_id=user_id, pending_secret=secret, last_step=0, created_at=at))
+            upsert = (
+                self._insert(_f)
+                .values(user_id=user_id, pending_secret=secret, last_step=0, created_at=at)
+                .on_conflict_do_update(index_elements=[_f.c.user_id], set_={"pending_secret": secret})
+            )
+            conn.execute(upsert)
             self._append(conn, audit, at)
 
         await self._write(run)
@@ -111,8 +125,7 @@ class SqlMfa(SqlSessions):
             ).rowcount
             if not done:
                 return None
-            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
-            conn.execute(insert(_rc), [{"code_hash": h, "user_id": user_id, "created_at": at} for h in code_hashes])
+            self._set_recovery_codes(conn, user_id, code_hashes, at)
             ended = self._end_others(conn, user_id, keep_sid, at)
             self._append(conn, audit, at)
             return ended
@@ -190,14 +203,20 @@ class SqlMfa(SqlSessions):
     ) -> int:
         """Counts a wrong code against the challenge; at `max_failures` it is burned. Returns the count."""
 
-        def run(conn: Connection) -> int:
-            conn.execute(update(_ch).where(_ch.c.token_hash == token_hash).values(failures=_ch.c.failures + 1))
-            conn.execute(
-                update(_ch)
-                .where(_ch.c.token_hash == token_hash, _ch.c.failures >= max_failures, _ch.c.state == "pending")
-                .values(state="burned")
+        # One statement: SET sees the row as it was, RETURNING as it is. A used challenge stays used.
+        failures = _ch.c.failures + 1
+        count_and_burn = (
+            update(_ch)
+            .where(_ch.c.token_hash == token_hash)
+            .values(
+                failures=failures,
+                state=case((and_(failures >= max_failures, _ch.c.state == "pending"), "burned"), else_=_ch.c.state),
             )
-            count = conn.execute(select(_ch.c.failures).where(_ch.c.token_hash == token_hash)).scalar_one_or_none()
+            .returning(_ch.c.failures)
+        )
+
+        def run(conn: Connection) -> int:
+            count = conn.execute(count_and_burn).scalar_one_or_none()
             self._append(conn, audit, at)
             return int(count or 0)
 

@@ -91,26 +91,28 @@ class SqlWebAuthn(SqlMfa):
         """Registers the authenticator, sets `code_hashes` as the recovery codes when given, and ends the
         user's other sessions. None when the credential id is registered already (to anyone)."""
 
-        def run(conn: Connection) -> list[Session] | None:
-            if conn.execute(select(_wc.c.user_id).where(_wc.c.credential_id == credential.credential_id)).first():
-                return None
-            conn.execute(
-                insert(_wc).values(
-                    credential_id=credential.credential_id,
-                    user_id=credential.user_id,
-                    public_key=credential.public_key,
-                    sign_count=credential.sign_count,
-                    name=credential.name,
-                    created_at=credential.created_at,
-                    last_used_at=None,
-                )
+        # Insert-if-absent in one statement: of two registrations of one id at once, one inserts and the other
+        # (waiting for it on PostgreSQL) inserts nothing and gets None, never a primary-key error.
+        register = (
+            self._insert(_wc)
+            .values(
+                credential_id=credential.credential_id,
+                user_id=credential.user_id,
+                public_key=credential.public_key,
+                sign_count=credential.sign_count,
+                name=credential.name,
+                created_at=credential.created_at,
+                last_used_at=None,
             )
+            .on_conflict_do_nothing(index_elements=[_wc.c.credential_id])
+            .returning(_wc.c.credential_id)
+        )
+
+        def run(conn: Connection) -> list[Session] | None:
+            if conn.execute(register).first() is None:
+                return None
             if code_hashes:
-                conn.execute(delete(_rc).where(_rc.c.user_id == credential.user_id))
-                conn.execute(
-                    insert(_rc),
-                    [{"code_hash": h, "user_id": credential.user_id, "created_at": at} for h in code_hashes],
-                )
+                self._set_recovery_codes(conn, credential.user_id, code_hashes, at)
             ended = self._end_others(conn, credential.user_id, keep_sid, at)
             self._append(conn, audit, at)
             return ended
@@ -157,8 +159,7 @@ class SqlWebAuthn(SqlMfa):
         def run(conn: Connection) -> list[Session] | None:
             if not has_any_factor(conn, user_id):
                 return None
-            conn.execute(delete(_rc).where(_rc.c.user_id == user_id))
-            conn.execute(insert(_rc), [{"code_hash": h, "user_id": user_id, "created_at": at} for h in code_hashes])
+            self._set_recovery_codes(conn, user_id, code_hashes, at)
             ended = self._end_others(conn, user_id, keep_sid, at)
             self._append(conn, audit, at)
             return ended
