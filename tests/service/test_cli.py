@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
+from sessionward.http.tls import ensure_self_signed
 from tests.service.conftest import FAST_HASH, Server
 from tests.service.helpers import PASSWORD, bearer
 
@@ -282,6 +285,91 @@ def test_cli_state_is_the_servers_state(make_server: Callable[..., Server], tmp_
         body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
         assert c.post("/v1/password", json=body, headers=bearer(r.json()["access_token"])).status_code == 200
         assert server.login(c, "carol", NEW_PASSWORD).status_code == 201
+
+
+# -- failures: one line, the right exit status, never a traceback ---------------------------------------------------
+
+UNREACHABLE_DATABASE = "postgresql://sw:hunter2@127.0.0.1:1/sw?connect_timeout=2"
+UNREACHABLE_REDIS = "redis://:hunter2@127.0.0.1:1/0"
+
+
+def tls_pair(where: Path) -> tuple[str, str]:
+    cert, key = ensure_self_signed(where, datetime.datetime.now(datetime.UTC))
+    return str(cert), str(key)
+
+
+@pytest.mark.parametrize(
+    ("files", "key", "says"),
+    [
+        (lambda d: ("/nope", "/nope"), "server.tls_cert", "cannot read /nope: No such file or directory"),
+        (lambda d: (tls_pair(d / "a")[0], "/nope"), "server.tls_key", "cannot read /nope: No such file or directory"),
+        (lambda d: (str(d), tls_pair(d / "a")[1]), "server.tls_cert", "cannot read"),
+        (lambda d: (tls_pair(d / "a")[0], tls_pair(d / "b")[1]), "server.tls_key", "does not match the certificate"),
+        (lambda d: (tls_pair(d / "a")[1], tls_pair(d / "a")[1]), "server.tls_cert", "holds no PEM certificate"),
+        (lambda d: (tls_pair(d / "a")[0], tls_pair(d / "a")[0]), "server.tls_key", "holds no usable PEM private key"),
+    ],
+    ids=["missing", "missing-key", "directory", "mismatch", "not-a-certificate", "not-a-key"],
+)
+def test_serve_with_a_bad_tls_file_stops_naming_the_key(
+    tmp_path: Path, files: Callable[[Path], tuple[str, str]], key: str, says: str
+) -> None:
+    cert, private = files(tmp_path)
+    env = {"SESSIONWARD_SERVER__TLS_CERT": cert, "SESSIONWARD_SERVER__TLS_KEY": private}
+    done = run(tmp_path, "serve", "--port", "1", env=env, data_dir=tmp_path / "d")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""  # "serving" only once the TLS context is built
+    assert done.stderr.startswith(f"sessionward: configuration error: {key}: ")
+    assert says in one_line(done.stderr) and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [("keys", "list"), ("users", "list"), ("sessions", "list"), ("serve",)])
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path, command: tuple[str, ...]) -> None:
+    env = {"SESSIONWARD_STORAGE__DATABASE_URL": UNREACHABLE_DATABASE}
+    done = run(tmp_path, *command, env=env, data_dir=tmp_path / "d")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("sessionward: cannot use the database at postgresql://sw:***@127.0.0.1:1/sw")
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_db_upgrade_reports_an_unreachable_database_on_one_line(tmp_path: Path) -> None:
+    env = {"SESSIONWARD_STORAGE__DATABASE_URL": UNREACHABLE_DATABASE}
+    done = run(tmp_path, "db", "upgrade", env=env, data_dir=tmp_path / "d")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("sessionward: database upgrade failed: OperationalError")
+    assert done.stderr.count("\n") == 1 and "hunter2" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("command", [("keys", "list"), ("users", "add", "alice"), ("serve",)])
+def test_an_unreachable_redis_is_one_line_without_its_password(tmp_path: Path, command: tuple[str, ...]) -> None:
+    env = {"SESSIONWARD_STORAGE__REDIS_URL": UNREACHABLE_REDIS}
+    done = run(tmp_path, *command, stdin=f"{PASSWORD}\n", env=env, data_dir=tmp_path / "d")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("sessionward: cannot use Redis at redis://:***@127.0.0.1:1/0")
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_audit_verify_tells_a_broken_chain_from_one_it_could_not_check(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run(tmp_path, "users", "add", "alice", stdin=PASSWORD, data_dir=data).returncode == 0
+    assert run(tmp_path, "audit", "verify", data_dir=data).returncode == 0
+    con = sqlite3.connect(data / "sessionward.db")
+    with con:
+        con.execute("UPDATE audit_log SET data = ? WHERE seq = 1", ('{"user_id":"x"}',))
+    con.close()
+    broken = run(tmp_path, "audit", "verify", data_dir=data)
+    assert broken.returncode == 1
+    assert "audit trail broken: first bad record is 1" in one_line(broken.stderr)
+
+    env = {"SESSIONWARD_STORAGE__DATABASE_URL": UNREACHABLE_DATABASE}
+    unchecked = run(tmp_path, "audit", "verify", env=env, data_dir=data)
+    assert unchecked.returncode == 3, unchecked.stderr
+    assert unchecked.stdout == "" and unchecked.stderr.count("\n") == 1
+    assert "cannot use the database at" in unchecked.stderr and "broken" not in unchecked.stderr
+    assert "hunter2" not in unchecked.stderr
 
 
 # -- help -----------------------------------------------------------------------------------------------------------

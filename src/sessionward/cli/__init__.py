@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sessionward.cli import operations, users  # noqa: F401 -- registers their commands
-from sessionward.cli._common import ConfigOpt, DataDirOpt, app, out, settings_from
+from sessionward.cli._common import ConfigOpt, DataDirOpt, app, failing_clearly, out, settings_from, with_services
 
 __all__ = ["app", "main"]
 
@@ -26,8 +26,12 @@ def serve(
     from sessionward.http.server import uvicorn_config
 
     settings = settings_from(config, data_dir, host=host, port=port)
+    with failing_clearly(settings):
+        server = uvicorn.Server(uvicorn_config(settings))  # reads the TLS files: a bad one stops here
+    # A store that cannot be reached stops the start with one line, not with the lifespan's traceback.
+    with_services(settings, lambda svc: svc.ping())
     out.print(f"sessionward serving {settings.server.issuer_url}", markup=False, highlight=False)
-    uvicorn.Server(uvicorn_config(settings)).run()
+    server.run()
 
 
 def main() -> None:

@@ -8,23 +8,26 @@ import anyio
 import typer
 
 from sessionward.cli._common import (
+    EXIT_UNCHECKED,
     ConfigOpt,
     DataDirOpt,
     audit_app,
     config_app,
     db_app,
     fail,
+    failing_clearly,
     keys_app,
     out,
     print_rows,
     sessions_app,
     settings_from,
     stamp,
+    user_named,
     with_services,
 )
 from sessionward.config import redacted_toml
 from sessionward.core.audit import verify_chain
-from sessionward.errors import ConfigError, NotFound
+from sessionward.errors import NotFound
 from sessionward.services.container import Services
 
 
@@ -67,18 +70,14 @@ def sessions_list(
     settings = settings_from(config, data_dir)
 
     async def work(svc: Services) -> list[tuple[str, ...]]:
-        names = {u.user_id: u.username for u in await svc.store.list_users()}
-        if user is not None and user not in names.values():
-            raise NotFound(f"no user {user!r}")
+        users = [await user_named(svc, user)] if user is not None else await svc.store.list_users()
         rows: list[tuple[str, ...]] = [("SID", "USER", "CLIENT", "CREATED", "LAST ACTIVE", "EXPIRES", "IP")]
-        for user_id, name in sorted(names.items(), key=lambda item: item[1]):
-            if user is not None and name != user:
-                continue
-            for s in await svc.sessions.alive_sessions(user_id):
+        for found in sorted(users, key=lambda u: u.username):
+            for s in await svc.sessions.alive_sessions(found.user_id):
                 rows.append(
                     (
                         s.sid,
-                        name,
+                        found.username,
                         s.client_id,
                         stamp(s.created_at),
                         stamp(s.last_active_at),
@@ -109,9 +108,7 @@ def sessions_revoke(
             if not ended:
                 raise NotFound("no live session with that id")
             return len(ended)
-        found = await svc.store.get_user_by_name(user or "")
-        if found is None:
-            raise NotFound(f"no user {user!r}")
+        found = await user_named(svc, user or "")
         return len(await svc.sessions.end_all_of(found.user_id, "cli"))
 
     count = with_services(settings, work)
@@ -120,7 +117,7 @@ def sessions_revoke(
 
 @audit_app.command("verify")
 def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Check the audit chain: exit 0 when intact, 1 naming the first bad record."""
+    """Check the audit chain: exit 0 when intact, 1 naming the first bad record, 3 when it could not be read."""
     settings = settings_from(config, data_dir)
 
     async def work(svc: Services) -> tuple[bool, str]:
@@ -129,7 +126,7 @@ def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
             return True, f"audit trail intact: {report.checked} records"
         return False, f"audit trail broken: first bad record is {report.bad_seq}: {report.problem}"
 
-    ok, message = with_services(settings, work)
+    ok, message = with_services(settings, work, unreachable_code=EXIT_UNCHECKED)
     if not ok:
         raise fail(message, 1)
     out.print(message, markup=False)
@@ -144,8 +141,6 @@ def config_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Apply the schema migrations the database lacks (`serve` does too, at start) and print its revision."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from sessionward.services.container import database_url
     from sessionward.stores.sql import SqlStore
 
@@ -158,10 +153,6 @@ def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
         finally:
             await store.close()
 
-    try:
+    with failing_clearly(settings, doing="database upgrade failed"):
         revision = anyio.run(run)
-    except ConfigError as exc:
-        raise fail(f"configuration error: {exc}", 2) from None
-    except (SQLAlchemyError, OSError) as exc:
-        raise fail(f"database upgrade failed: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from None
     out.print(f"database at revision {revision}", markup=False, highlight=False)

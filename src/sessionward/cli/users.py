@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from sessionward.cli._common import (
-    MAX_PASSWORD_LENGTH,
-    MIN_PASSWORD_LENGTH,
     ConfigOpt,
     DataDirOpt,
     fail,
@@ -17,21 +15,24 @@ from sessionward.cli._common import (
     print_rows,
     settings_from,
     stamp,
+    user_named,
     users_app,
     with_services,
 )
-from sessionward.errors import NotFound, SessionwardError
+from sessionward.errors import InvalidRequest, SessionwardError
 from sessionward.services.container import Services
+from sessionward.services.sessions import check_new_password
 
 
 def read_password() -> str:
+    """One line of stdin, without its line ending; the service's rule decides whether it is a password."""
     line = sys.stdin.readline()
     password = line[:-1] if line.endswith("\n") else line
     password = password[:-1] if password.endswith("\r") else password
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise fail(f"the password (one line on stdin) must have at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise fail(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+    try:
+        check_new_password(password)
+    except InvalidRequest as exc:
+        raise fail(f"the password (one line on stdin) is refused: {exc.description}") from None
     return password
 
 
@@ -63,10 +64,7 @@ def users_reset_mfa(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = 
     settings = settings_from(config, data_dir)
 
     async def work(svc: Services) -> int:
-        found = await svc.store.get_user_by_name(name)
-        if found is None:
-            raise NotFound(f"no user {name!r}")
-        return await svc.mfa.reset_factors(found.user_id, "cli")
+        return await svc.mfa.reset_factors((await user_named(svc, name)).user_id, "cli")
 
     count = with_services(settings, work)
     out.print(

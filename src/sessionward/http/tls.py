@@ -7,7 +7,6 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,13 +20,6 @@ def tls13_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(cert_file, key_file)
     return ctx
-
-
-def uvicorn_context_factory(cert_file: str, key_file: str) -> Any:
-    def factory(_config: Any, _default: Any) -> ssl.SSLContext:
-        return tls13_context(cert_file, key_file)
-
-    return factory
 
 
 def _write_private(path: Path, data: bytes) -> None:
