@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from sessionward.clock import Clock
 from sessionward.config import Settings
@@ -76,6 +76,15 @@ async def _sweep(svc: Services) -> None:
     await svc.revocations.sessions_ended([s.sid for s in ended], svc.clock.now())
 
 
+class SecuredStarlette(Starlette):
+    """Starlette with SecurityHeaders as its outermost layer. Starlette puts its ServerErrorMiddleware outside
+    every user middleware, so a middleware would miss the 500 of an unhandled exception; SPEC 6 wants HSTS on
+    every response, that one included. Everything else (routes, state, lifespan) is Starlette's own."""
+
+    def build_middleware_stack(self) -> ASGIApp:  # built once, on the first request
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -103,7 +112,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             with anyio.CancelScope(shield=True):
                 await svc.close()
 
-    return Starlette(
+    return SecuredStarlette(
         routes=[
             # The hot route (/v1/me, first of sessions.routes) first: Starlette tries routes in order, and a
             # path that matches with another method only is passed over for a later exact match.
@@ -115,7 +124,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             *revocations.routes,
             *pages.routes,
         ],
-        middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             SessionwardError: on_domain_error,
             HTTPException: on_http_error,

@@ -57,6 +57,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def is_utf8_text(data: Any) -> bool:
+    """Whether every string of parsed JSON (keys and values, at any depth) can be encoded as UTF-8.
+
+    `json.loads` accepts escapes of lone surrogates (`"\\ud800"`); such a string fails later, wherever it is
+    encoded (a hash, a database, the answer itself), so it is refused where the body is read."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
 async def capped_body(request: Request, media_type: str) -> bytes:
     """The body, when it has `media_type` and at most MAX_BODY_BYTES (checked while reading, not after)."""
     given = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -81,4 +93,6 @@ async def json_body(request: Request) -> JsonBody:
         raise InvalidRequest("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object")
+    if not is_utf8_text(data):
+        raise InvalidRequest("the body is not valid UTF-8 text")
     return JsonBody(data)

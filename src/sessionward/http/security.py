@@ -45,7 +45,8 @@ def is_page_path(path: str) -> bool:
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware. API answers (/v1/) are never cacheable: any of them may carry a token."""
+    """Pure ASGI middleware. API answers (/v1/) are never cacheable: any of them may carry a token. It wraps the
+    whole application (app.SecuredStarlette), Starlette's own 500 for an unhandled exception included."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

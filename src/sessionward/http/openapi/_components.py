@@ -136,11 +136,11 @@ _SCHEMAS: dict[str, Schema] = {
                     "revocation_endpoint_auth_methods",
                     "introspection_endpoint_auth_methods",
                     "id_token_signing_alg_values",
-                    "token_endpoint_auth_signing_alg_values",
                     "acr_values",
                     "claims",
                     "subject_types",
                     "response_types",
+                    "dpop_signing_alg_values",
                 )
             },
         },

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from sessionward.errors import InvalidRequest
 from sessionward.http import csrf
-from sessionward.http.body import UnsupportedMediaType, capped_body
+from sessionward.http.body import UnsupportedMediaType, capped_body, is_utf8_text
 from sessionward.http.context import services
 from sessionward.http.pages.html import render
 from sessionward.http.pages.layout import icon, page
@@ -35,14 +35,15 @@ class Form:
             value = json.loads(self.get(name, max_len) or "null")
         except (ValueError, RecursionError):
             return None
-        return value if isinstance(value, dict) else None
+        return value if isinstance(value, dict) and is_utf8_text(value) else None
 
 
 async def read_form(request: Request) -> Form:
-    """The form of a page post; a malformed or oversized one reads as empty, and the page says what is missing."""
+    """The form of a page post; a malformed or oversized one reads as empty, and the page says what is missing.
+    A percent-encoded value that is not UTF-8 is malformed too (not silently replaced by U+FFFD)."""
     try:
         raw = await capped_body(request, FORM)
-        return Form(parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16))
+        return Form(parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16, errors="strict"))
     except (InvalidRequest, UnsupportedMediaType, UnicodeDecodeError, ValueError):
         return Form({})
 

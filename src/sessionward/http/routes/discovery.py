@@ -12,7 +12,7 @@ from sessionward.errors import NotReady
 from sessionward.http.context import services
 from sessionward.http.openapi import openapi_document
 from sessionward.http.routes.oauth import INTROSPECT_PATH, REVOKE_PATH
-from sessionward.services.auth import ACR_PASSWORD
+from sessionward.services.auth import ACR_MFA, ACR_PASSWORD
 
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -29,8 +29,7 @@ async def openid_configuration(request: Request) -> Response:
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
             "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
-            "acr_values_supported": [ACR_PASSWORD],
+            "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
             "claims_supported": list(ACCESS_TOKEN_CLAIMS),
             "subject_types_supported": ["public"],
             "response_types_supported": [],

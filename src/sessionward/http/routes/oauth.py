@@ -19,7 +19,8 @@ INTROSPECT_PATH = "/v1/oauth/introspect"
 async def form_token(request: Request) -> str:
     raw = await capped_body(request, "application/x-www-form-urlencoded")
     try:
-        form = parse_qs(raw.decode("ascii"), strict_parsing=False, max_num_fields=16)
+        # A percent-encoded value that is not UTF-8 is refused, not silently replaced by U+FFFD.
+        form = parse_qs(raw.decode("ascii"), strict_parsing=False, max_num_fields=16, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the body is not a valid form") from None
     tokens = form.get("token", [])

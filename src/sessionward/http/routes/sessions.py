@@ -11,6 +11,7 @@ from sessionward.http import csrf
 from sessionward.http.body import json_body
 from sessionward.http.context import client_ip, principal, rfc3339, services, token_endpoint_dpop
 from sessionward.http.cookies import (
+    TOKEN_HEADERS,
     authenticated_by_cookie,
     cookie_session_answer,
     expire_session_cookies,
@@ -18,8 +19,6 @@ from sessionward.http.cookies import (
 )
 from sessionward.services.auth import LoginRequest
 from sessionward.services.tokens import IssuedSession, refresh_token_hash
-
-TOKEN_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def session_answer(issued: IssuedSession, status: int) -> Response:
@@ -85,7 +84,8 @@ async def _cookie_refresh(request: Request, token: str) -> Response:
     svc = services(request)
     found = await svc.store.get_refresh_and_session(refresh_token_hash(token))
     session = found[1] if found else None
-    if session is None:
+    # An ended session has no CSRF token left to match: it is a dead grant (401), not a forged request (403).
+    if session is None or session.state != "active":
         raise InvalidGrant("the refresh token is invalid, expired or revoked")
     now = svc.clock.now()
     await csrf.check(
