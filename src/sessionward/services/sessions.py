@@ -55,6 +55,11 @@ class SessionService:
     def policy(self, session: Session) -> PolicySettings | None:
         return self._settings.policies.get(session.policy)
 
+    def cookie_policy(self, session: Session) -> PolicySettings:
+        """The policy whose timeouts a session's cookies carry: its own, or the default one if the configuration
+        no longer names it (such a session refreshes no more; its cookies only need a sane Max-Age)."""
+        return self._settings.policies.get(session.policy) or self._settings.policies["default"]
+
     # -- refresh -------------------------------------------------------------------------------------------
 
     async def refresh(self, refresh_token: str, dpop_jkt: str | None = None) -> IssuedSession:
@@ -206,7 +211,7 @@ class SessionService:
             raise InvalidRequest("the new password must differ from the current one")
         new_hash = await self._passwords.hash(new)
         now = self._clock.now()
-        policy = self.policy(current_session) or self._settings.policies["default"]
+        policy = self.cookie_policy(current_session)
         session, refresh, stored = fresh_session(
             user_id,
             current_session.client_id,

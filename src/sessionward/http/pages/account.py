@@ -158,7 +158,7 @@ then <a href="/account/password">change your password</a>.</p>
         items=join(_session_item(s, s.sid == who.claims.sid, who.csrf_token, now) for s in alive),
         others=others_block,
     )
-    policy = svc.sessions.policy(who.session) or svc.settings.policies["default"]
+    policy = svc.sessions.cookie_policy(who.session)
     footer = (
         f"Sessions end after {duration_words(policy.idle_timeout)} without activity and after "
         f"{duration_words(policy.absolute_timeout)} at most. Times are in UTC."

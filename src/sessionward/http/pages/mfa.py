@@ -181,7 +181,7 @@ async def security_page(request: Request) -> Response:
     if isinstance(who, NoSession):
         return who.to_signin()
     svc = services(request)
-    policy = svc.sessions.policy(who.session) or svc.settings.policies["default"]
+    policy = svc.sessions.cookie_policy(who.session)
     said = security_message(request.query_params.get("done", "")[:16], policy.step_up_max_age)
     kind: NoticeKind = "warning" if said is not None and said[0] == "warning" else "success"
     return await _security(request, who, message=notice(kind, said[1]) if said else EMPTY)

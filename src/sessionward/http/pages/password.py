@@ -124,9 +124,7 @@ async def change_password(request: Request) -> Response:
             errors[_NEW] = exc.description[:1].upper() + exc.description[1:] + "."
         else:
             response = RedirectResponse(f"{HOME}?done=password&n={others}", status_code=303)
-            set_session_cookies(
-                response, issued, svc.sessions.policy(issued.session) or svc.settings.policies["default"]
-            )
+            set_session_cookies(response, issued, svc.sessions.cookie_policy(issued.session))
             return response
     message = notice("error", "Your password was not changed. Please correct the fields marked below.")
     body = _password_body(who.csrf_token, errors, message)

@@ -102,7 +102,7 @@ async def signin_mfa(request: Request) -> Response:
         return signin_page(request, message=error, offer_revoke=True, status=409)
     await end_previous_session(request)
     response = RedirectResponse(HOME, status_code=303)
-    policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
+    policy = svc.sessions.cookie_policy(issued.session)
     set_session_cookies(response, issued, policy)
     return response
 

@@ -47,7 +47,7 @@ class PageSession:
     def finish(self, request: Request, response: Response) -> Response:
         if self.issued is not None:
             svc = services(request)
-            policy = svc.sessions.policy(self.issued.session) or svc.settings.policies["default"]
+            policy = svc.sessions.cookie_policy(self.issued.session)
             set_session_cookies(response, self.issued, policy)
         return response
 

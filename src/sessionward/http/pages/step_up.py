@@ -82,7 +82,7 @@ async def _page(
         ),
         back=HOME if next_path == "/account/password" else next_path,  # the password page would lead back here
     )
-    policy = svc.sessions.policy(who.session) or svc.settings.policies["default"]
+    policy = svc.sessions.cookie_policy(who.session)
     footer = f"Once confirmed, you can make changes like this for {duration_words(policy.step_up_max_age)}."
     response = page("Confirm it's you", body, viewer=viewer, narrow=True, status=status, footer=footer, script=key)
     return who.finish(request, response)
@@ -147,7 +147,7 @@ async def step_up(request: Request) -> Response:
         return await _page(request, who, next_path, message=error, status=400)
     back = f"{SECURITY}?done=confirmed" if next_path == SECURITY else next_path
     response = RedirectResponse(back, status_code=303)
-    set_session_cookies(response, issued, svc.sessions.policy(issued.session) or svc.settings.policies["default"])
+    set_session_cookies(response, issued, svc.sessions.cookie_policy(issued.session))
     return response
 
 

@@ -23,7 +23,7 @@ def _answer(request: Request, issued: IssuedSession, status: int, cookie: bool) 
     if not cookie:
         return session_answer(issued, status)
     svc = services(request)
-    policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
+    policy = svc.sessions.cookie_policy(issued.session)
     return cookie_session_answer(issued, csrf.csrf_token(issued.session), policy, status)
 
 

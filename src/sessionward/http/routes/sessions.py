@@ -74,7 +74,7 @@ async def login(request: Request) -> Response:
 
 def _cookie_answer(request: Request, issued: IssuedSession, status: int) -> Response:
     svc = services(request)
-    policy = svc.sessions.policy(issued.session) or svc.settings.policies["default"]
+    policy = svc.sessions.cookie_policy(issued.session)
     return cookie_session_answer(issued, csrf.csrf_token(issued.session), policy, status)
 
 
