@@ -67,7 +67,8 @@ _SCHEMAS: dict[str, Schema] = {
     ),
     "AnySession": {"oneOf": [_ref("schemas", "Session"), _ref("schemas", "CookieSession")]},
     # -- end of cookie transport
-    "Refresh": _obj({"refresh_token": _str(max_len=8192)}),
+    # Token transport sends refresh_token; cookie transport may send {} (or no body) and the cookie.
+    "Refresh": _obj({"refresh_token": _str(max_len=8192)}, []),
     "Me": _obj(
         {**_strs("sub", "username", "session_id", "client_id", "acr"), "amr": _AMR, "auth_time": _TIME}, closed=True
     ),
