@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sessionward.crypto._b64 import b64url_decode, b64url_encode, json_object
 from sessionward.crypto._errors import TokenRejected
 from sessionward.crypto._sig import P256_ORDER
-from sessionward.crypto.keys import RSA_MAX_BITS, RSA_MIN_BITS
+from sessionward.crypto.keys import PRIVATE_JWK_MEMBERS, RSA_MAX_BITS, RSA_MIN_BITS
 
 __all__ = [
     "DPOP_ALGORITHMS",
@@ -45,8 +45,6 @@ MAX_NONCE_LENGTH: Final = 512
 _KTY: Final = {"ES256": "EC", "RS256": "RSA", "PS256": "RSA", "EdDSA": "OKP"}
 # The members of each public key type's JWK (RFC 7638 section 3.2: exactly these enter the thumbprint).
 _PUBLIC_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
-# Members only a private or symmetric JWK has.
-_SECRET_MEMBERS: Final = frozenset(("d", "p", "q", "dp", "dq", "qi", "oth", "k"))
 # Header members that point at other keys: the proof's key is its `jwk`, nothing else.
 _FORBIDDEN_HEADERS: Final = frozenset(("jku", "x5u", "x5c", "kid", "crit"))
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
@@ -138,7 +136,7 @@ def _bytes(jwk: Mapping[str, Any], name: str, length: int | None = None) -> byte
 def _public_key(jwk: object, alg: str) -> tuple[Any, dict[str, Any]]:
     if type(jwk) is not dict:
         raise DpopRejected("bad_jwk")
-    if not _SECRET_MEMBERS.isdisjoint(jwk):
+    if not PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
         raise DpopRejected("private_jwk")
     kty = _KTY[alg]
     if jwk.get("kty") != kty:

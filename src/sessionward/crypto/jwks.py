@@ -20,8 +20,10 @@ from sessionward.crypto._b64 import b64url_decode
 from sessionward.crypto._errors import TokenRejected
 from sessionward.crypto._ring import ImmutableRing
 from sessionward.crypto.keys import (
+    _ALGORITHM_NAMES,
     _KID,
     ALGORITHMS,
+    PRIVATE_JWK_MEMBERS,
     RSA_EXPONENT,
     RSA_MAX_BITS,
     RSA_MIN_BITS,
@@ -31,10 +33,7 @@ from sessionward.crypto.keys import (
 
 __all__ = ["JwksKey", "PublicKeyRing", "load_jwks"]
 
-# Members that only a private or symmetric JWK has: a JWKS carrying them is leaking a secret.
-_SECRET_MEMBERS: Final = frozenset(("d", "p", "q", "dp", "dq", "qi", "oth", "k"))
 _KTY: Final[dict[str, str]] = {"ES256": "EC", "RS256": "RSA"}
-_ALGORITHM_NAMES: Final[dict[object, Algorithm]] = {a: a for a in ALGORITHMS}
 MAX_JWKS_KEYS: Final = 64  # more than any honest issuer publishes; bounds the work one document can cause
 
 
@@ -122,7 +121,7 @@ def jwks_key(jwk: Mapping[str, object]) -> JwksKey:
         raise ValueError(f"alg must be one of {', '.join(ALGORITHMS)}")
     if jwk.get("kty") != _KTY[alg]:
         raise ValueError(f"{alg} needs kty {_KTY[alg]}")
-    if not _SECRET_MEMBERS.isdisjoint(jwk):
+    if not PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
         raise ValueError("the JWK carries private or symmetric key members")
     if jwk.get("use", "sig") != "sig":
         raise ValueError("use must be sig")

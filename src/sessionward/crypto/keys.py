@@ -31,6 +31,8 @@ RSA_MAX_BITS: Final = 8192  # bounds the verify cost an operator-supplied key ca
 RSA_EXPONENT: Final = 65537
 MAX_KID_LENGTH: Final = 128
 _ALGORITHM_NAMES: Final[dict[object, Algorithm]] = {a: a for a in ALGORITHMS}
+# Members only a private or symmetric JWK has: a JWK from outside carrying them is leaking a secret.
+PRIVATE_JWK_MEMBERS: Final = frozenset(("d", "p", "q", "dp", "dq", "qi", "oth", "k"))
 _STATE_NAMES: Final[dict[object, KeyState]] = {s: s for s in KEY_STATES}
 _KID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KID_LENGTH}}}")
 

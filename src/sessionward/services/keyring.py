@@ -5,6 +5,7 @@ from __future__ import annotations
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import StoredKey
 from sessionward.crypto.keys import (
+    ALGORITHMS,
     Algorithm,
     KeyRing,
     SigningKey,
@@ -13,8 +14,6 @@ from sessionward.crypto.keys import (
     private_key_pem,
 )
 from sessionward.stores.base import KeyStore
-
-ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "RS256")
 
 
 def _stored(key: SigningKey) -> StoredKey:
