@@ -68,11 +68,8 @@ class ClientService:
             except InvalidToken:
                 return None
             return claims.sid if claims.client_id == client_id else None
-        stored = await self._store.get_refresh(refresh_token_hash(token))
-        if stored is None:
-            return None
-        session = await self._store.get_session(stored.sid)
-        return session.sid if session and session.client_id == client_id else None
+        found = await self._store.get_refresh_and_session(refresh_token_hash(token))
+        return found[1].sid if found and found[1].client_id == client_id else None
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662: the claims of an active token, or exactly {"active": false}."""
@@ -89,12 +86,12 @@ class ClientService:
             username = await self._usernames.of(claims.sub)
             token_type = "DPoP" if claims.cnf_jkt is not None else "Bearer"  # `cnf` is among the claims
             return {"active": True, **claims.claims_dict(), "token_type": token_type, "username": username}
-        stored = await self._store.get_refresh(refresh_token_hash(token))
-        if stored is None or stored.state != "current":
+        found = await self._store.get_refresh_and_session(refresh_token_hash(token))  # one read: token and session
+        if found is None or found[0].state != "current":
             return INACTIVE
-        session = await self._store.get_session(stored.sid)
-        policy = self._sessions.policy(session) if session else None
-        if session is None or policy is None or not is_alive(session, policy, now):
+        stored, session = found
+        policy = self._sessions.policy(session)
+        if policy is None or not is_alive(session, policy, now):
             return INACTIVE
         await self._store.append_audit([AuditEvent("token.introspected", session_fields(session))], now)
         return {
