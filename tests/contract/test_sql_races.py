@@ -10,7 +10,7 @@ import time
 import anyio
 import anyio.to_thread
 import pytest
-from sqlalchemy import Connection, create_engine, select
+from sqlalchemy import Connection, create_engine, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -245,3 +245,34 @@ async def test_refresh_takes_the_session_row_before_the_token_row(database_url: 
     finally:
         engine.dispose()
     assert held
+
+
+async def test_the_sweeper_does_not_end_a_session_refreshed_while_it_waited(database_url: str, store: SqlStore) -> None:
+    """A refresh in flight holds its session's row and has touched it; the sweeper, which found the session idle
+    by its old last_active_at, must see the refresh once it commits and leave the session alone."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has no row locks: one writer at a time")
+    user = await a_user(store)
+    session, refresh = a_session(user, 1)
+    await store.create_session(session, refresh, [], T0)
+    policy = PolicySettings("default")
+    now = T0 + policy.idle_timeout + 1  # idle by the stored last_active_at
+    ended: list[Session] = []
+
+    async def sweep() -> None:
+        ended.extend(await store.expire_sessions({"default": policy}, now))
+
+    engine = create_engine(engine_url(database_url), poolclass=NullPool)
+    try:
+        with engine.connect() as refresher, anyio.fail_after(20):
+            touch = update(t.sessions).where(t.sessions.c.sid == session.sid).values(last_active_at=now)
+            refresher.execute(touch)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(sweep)
+                await anyio.sleep(0.3)  # the sweep reaches the row and waits for it
+                refresher.commit()
+    finally:
+        engine.dispose()
+    assert ended == []
+    stored = await store.get_session(session.sid)
+    assert stored is not None and stored.state == "active"
