@@ -452,3 +452,12 @@ def test_a_jwks_key_ring_verifies_exactly_what_the_signing_ring_does() -> None:
     for document in ([], {"keys": {}}, {"keys": [ec_jwk] * 65}):
         with pytest.raises(ValueError, match="JWKS"):
             load_jwks(document)
+
+
+@pytest.mark.parametrize("setting", ["feed_bound", "jwks_refetch_interval", "jwks_refresh_interval", "startup_timeout"])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+def test_the_sdk_refuses_intervals_that_would_spin_or_never_end(setting: str, value: float) -> None:
+    with pytest.raises(ValueError, match=setting):
+        SessionwardAuth(
+            Starlette(), issuer="https://idp.example", client_id="app", client_secret="s", **{setting: value}
+        )

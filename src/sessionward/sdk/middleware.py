@@ -94,7 +94,12 @@ class SessionwardAuth:
             raise ValueError("issuer must be an https:// URL (the client secret travels to it)")
         if not client_id or not client_secret:
             raise ValueError("client_id and client_secret are required (the revocation feed is for clients)")
-        for name, value in (("feed_bound", feed_bound), ("jwks_refetch_interval", jwks_refetch_interval)):
+        for name, value in (
+            ("feed_bound", feed_bound),
+            ("jwks_refetch_interval", jwks_refetch_interval),
+            ("jwks_refresh_interval", jwks_refresh_interval),  # 0 would fetch the JWKS in a tight loop
+            ("startup_timeout", startup_timeout),
+        ):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds")
         self.app = app
