@@ -16,6 +16,7 @@ from sessionward.core.models import RefreshToken, Session, User
 from sessionward.errors import Conflict
 from sessionward.stores.base import RefreshPlan
 from sessionward.stores.sql import SqlStore
+from tests.contract.conftest import REVOCATION_TTL
 
 pytestmark = pytest.mark.anyio
 T0 = 1_800_000_000.0
@@ -196,3 +197,13 @@ async def test_every_change_is_chained_in_the_audit_trail(store: SqlStore) -> No
     report = verify_chain(records, await store.audit_head())
     assert report.ok
     assert report.checked == len(records) >= 7
+
+
+async def test_purge_drops_a_users_epoch_once_no_token_before_it_can_live(store: SqlStore) -> None:
+    user = await a_user(store)
+    fresh, rf = a_session(user, 1)
+    await store.change_password(user.user_id, "$argon2id$new", T0, fresh, rf, [], T0)
+    await store.purge(ended_before=T0, now=T0 + REVOCATION_TTL - 1)  # a token from before T0 may still live
+    assert [e.kind for e in await store.revocations_since(0, T0 + REVOCATION_TTL - 1)] == ["epoch"]
+    await store.purge(ended_before=T0, now=T0 + REVOCATION_TTL + 1)
+    assert await store.revocations_since(0, T0 + REVOCATION_TTL + 1) == []

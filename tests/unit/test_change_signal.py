@@ -46,3 +46,12 @@ async def test_what_is_known_already_wakes_no_one() -> None:
     started = anyio.current_time()
     await state.changed.wait(seen, 0.05)
     assert anyio.current_time() - started >= 0.04
+
+
+def test_a_users_epoch_is_forgotten_once_no_token_issued_before_it_can_live() -> None:
+    state = RevocationState(keep_for=60)
+    state.apply([Revocation(1, "epoch", "u1", 1000.0)])
+    state.sweep(1059.0)
+    assert state.is_revoked("s", "u1", issued_at=999.0)  # a token from before the epoch may still live
+    state.sweep(1060.0)
+    assert not state.is_revoked("s", "u1", issued_at=999.0)  # it expired: nothing is left to reject

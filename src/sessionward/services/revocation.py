@@ -130,3 +130,6 @@ class RevocationState:
     def sweep(self, now: float) -> None:
         for sid in [s for s, until in self._ended_sids.items() if until <= now]:
             del self._ended_sids[sid]
+        # A token issued before a user's epoch lives at most keep_for: after that the epoch rejects nothing.
+        for user in [u for u, epoch in self._user_epochs.items() if epoch + self._keep_for <= now]:
+            del self._user_epochs[user]

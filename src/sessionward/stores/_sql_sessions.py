@@ -200,6 +200,8 @@ class SqlSessions(SqlBase):
             gone = conn.execute(delete(_s).where(_s.c.state == "ended", _s.c.ended_at < ended_before)).rowcount
             r = t.revocations.c
             conn.execute(delete(t.revocations).where(r.kind == "sid", r.value < now))
+            # A user's epoch matters while a token issued before it may live: revocation_ttl after it.
+            conn.execute(delete(t.revocations).where(r.kind == "epoch", r.value < now - self._revocation_ttl))
             return gone
 
         return await self._write(run)
@@ -314,7 +316,8 @@ class SqlSessions(SqlBase):
     # -- the revocation feed -------------------------------------------------------------------------------
 
     async def revocations_since(self, seq: int, now: float) -> list[Revocation]:
-        """Entries after `seq` that still matter at `now` (epochs always do), oldest first.
+        """Entries after `seq` that still matter at `now`, oldest first: an ended session's id until its `value`;
+        a user's epoch until `purge` drops it (once no token issued before it can live).
 
         Never misses one: entries are numbered in commit order (`_write_logs` takes the numbers from
         revocation_head and holds that row until the commit), so once any entry numbered N is visible, every

@@ -4,8 +4,9 @@ A client with a secret (HTTP Basic) receives every ended session and every moved
 `id: <seq>` / `event: revocation` / `data: {...}`, and a `: ping` comment every HEARTBEAT_SECONDS after a poll of
 the store succeeded, so a quiet feed and a dead one look different. A ping also means "you now have everything up
 to here": the first one follows the backlog. Without `Last-Event-ID` the backlog is every entry that still
-matters (an ended session until no token of it can be alive, user epochs always), so an application that has just
-started never accepts a token revoked before it connected; with it, the entries after that id.
+matters (an ended session until no token of it can be alive, a user's epoch until the hourly purge drops it), so
+an application that has just started never accepts a token revoked before it connected; with it, the entries
+after that id.
 """
 
 from __future__ import annotations
