@@ -47,6 +47,14 @@ METHODS = ("totp", "webauthn", "recovery_code")
 MAX_FAILURES_PER_ACCOUNT = 10
 
 
+def check_method(method: str, assertion: dict[str, Any] | None) -> None:
+    """A second step names a known method, and a WebAuthn one comes with its assertion."""
+    if method not in METHODS:
+        raise InvalidRequest("'method' must be one of: " + ", ".join(METHODS))
+    if method == "webauthn" and assertion is None:
+        raise InvalidRequest("'credential' (the WebAuthn assertion) is required for method 'webauthn'")
+
+
 class MfaService:
     def __init__(
         self,
@@ -96,7 +104,7 @@ class MfaService:
         factor = await self._store.get_totp(user_id)
         if factor is None or factor.pending_secret is None:
             raise InvalidRequest("no TOTP enrolment awaits confirmation: POST /v1/mfa/totp first")
-        await self._check_throttle(user_id, "totp", now)
+        await self._reserve(user_id, "totp", now)
         step = totp_step_matching(factor.pending_secret, code, now)
         if step is None:
             await self._failed(user_id, "totp", "wrong_code", now)
@@ -134,9 +142,11 @@ class MfaService:
     def _failures(self, user_id: str) -> list[Keyed]:
         return [(f"mfa:acct:{user_id}", self._window)]
 
-    async def _check_throttle(self, user_id: str, method: str, now: float) -> None:
-        wait = await self._throttle.retry_after(self._failures(user_id), now)
-        if wait is not None:
+    async def _reserve(self, user_id: str, method: str, now: float) -> None:
+        """Counts this attempt in the account's window before it is checked (see services.throttling): a wrong
+        one keeps it, a right one forgets the run of failures. TooManyAttempts while the window is full."""
+        if await self._throttle.reserve(self._failures(user_id), now) is None:
+            wait = await self._throttle.wait(self._failures(user_id), now)
             await self._store.append_audit(
                 [AuditEvent("mfa.throttled", {"user_id": user_id, "method": method, "retry_after": wait})], now
             )
@@ -150,7 +160,7 @@ class MfaService:
         now: float,
         message: str = "the code is wrong, used already or expired",
     ) -> NoReturn:
-        await self._throttle.count(self._failures(user_id), now)
+        # The failure was counted when the attempt was reserved.
         await self._store.append_audit(
             [AuditEvent("mfa.failed", {"user_id": user_id, "method": method, "reason": reason})], now
         )
@@ -170,11 +180,8 @@ class MfaService:
         `challenge_purpose`. Raises TooManyAttempts while the account's window is full, InvalidMfa for a wrong
         code or assertion."""
         now = self._clock.now()
-        if method not in METHODS:
-            raise InvalidRequest("'method' must be one of: " + ", ".join(METHODS))
-        if method == "webauthn" and assertion is None:
-            raise InvalidRequest("'credential' (the WebAuthn assertion) is required for method 'webauthn'")
-        await self._check_throttle(user_id, method, now)
+        check_method(method, assertion)
+        await self._reserve(user_id, method, now)
         succeeded = AuditEvent("mfa.succeeded", {"user_id": user_id, "method": method, **context})
         if method == "webauthn":
             assert assertion is not None
@@ -277,7 +284,7 @@ class MfaService:
         user's first factor comes with new recovery codes (returned in clear this once; none otherwise); the
         user's other sessions end."""
         now = self._clock.now()
-        await self._check_throttle(user_id, "webauthn", now)
+        await self._reserve(user_id, "webauthn", now)
         credential = await self._webauthn.verify_registration(user_id, answer, name)
         if credential is None:
             await self._failed(

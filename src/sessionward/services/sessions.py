@@ -191,16 +191,15 @@ class SessionService:
         if user is None:
             raise WrongPassword("the current password is wrong")
         # The current password is guessed here as at a login, so it counts in the same windows: a stolen session
-        # cannot try passwords any faster than the sign-in page allows.
+        # cannot try passwords any faster than the sign-in page allows. Reserved before the check, as there.
         failures = self._guesses.failures(user.username, ip)
         throttle = self._guesses.throttle
-        wait = await throttle.retry_after(failures, self._clock.now())
-        if wait is not None:
+        if await throttle.reserve(failures, self._clock.now()) is None:
+            wait = await throttle.wait(failures, self._clock.now())
             refused = {"user_id": user_id, "reason": "throttled", "retry_after": wait}
             await self._store.append_audit([AuditEvent("password.change_refused", refused)], self._clock.now())
             raise TooManyAttempts(wait)
         if not await self._passwords.verify(user.password_hash, current):
-            await throttle.count(failures, self._clock.now())
             await self._store.append_audit(
                 [AuditEvent("password.change_refused", {"user_id": user_id, "reason": "wrong_current_password"})],
                 self._clock.now(),
