@@ -113,9 +113,12 @@ class SqlMfa(SqlSessions):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
         """Makes the pending secret the factor (only while it is still the pending one), records `step` as used,
-        replaces the recovery codes and ends the user's other sessions. None when the pending secret changed."""
+        replaces the recovery codes and ends the user's other sessions (unless `end_others` is False). None when
+        the pending secret changed."""
 
         def run(conn: Connection) -> list[Session] | None:
             done = conn.execute(
@@ -126,7 +129,7 @@ class SqlMfa(SqlSessions):
             if not done:
                 return None
             self._set_recovery_codes(conn, user_id, code_hashes, at)
-            ended = self._end_others(conn, user_id, keep_sid, at)
+            ended = self._end_others(conn, user_id, keep_sid, at) if end_others else []
             self._append(conn, audit, at)
             return ended
 

@@ -160,8 +160,11 @@ class MfaStore(Protocol):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
-        """None when `pending_secret` is no longer the pending one; else the other sessions it ended."""
+        """None when `pending_secret` is no longer the pending one; else the other sessions it ended (none when
+        `end_others` is False: a user's first factor keeps them)."""
         ...
 
     async def use_totp_step(
@@ -229,8 +232,11 @@ class WebAuthnStore(Protocol):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
-        """None when the credential id is registered already; else the other sessions it ended."""
+        """None when the credential id is registered already; else the other sessions it ended (none when
+        `end_others` is False: a user's first factor keeps them)."""
         ...
 
     async def use_webauthn_credential(
