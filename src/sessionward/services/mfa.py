@@ -249,6 +249,14 @@ class MfaService:
             acr, max_age = short
             raise InsufficientAuthentication(acr, max_age, challenge(acr, max_age)[0])
 
+    async def first_factor_needs_password(self, claims: AccessClaims) -> bool:
+        """Whether beginning to add a factor now needs `current_password` (see `demand_to_add`): a page shows
+        the field then."""
+        if await self.has_factor(claims.sub):
+            return False
+        max_age = self._policy(claims.client_id).step_up_max_age
+        return assurance_shortfall(claims.acr, claims.auth_time, None, max_age, self._clock.now()) is not None
+
     async def demand_to_add(self, claims: AccessClaims, operation: str, current_password: str | None, ip: str) -> None:
         """Beginning to add a factor (a TOTP secret, a WebAuthn registration's options). Next to another factor it
         is a factor change (`demand_fresh`). A user's first factor is as sensitive as a password change (with
