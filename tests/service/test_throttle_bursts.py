@@ -4,6 +4,8 @@ Each test opens 30 connections, then fires 30 guesses at the same moment and cou
 many of them were evaluated (a password or code checked: `login.failed`, `password.change_refused`,
 `mfa.failed` with the reason of a checked code): never more than the limit. Checking a window first and counting
 the failure after the awaited check let 19 to 30 of 30 through; each attempt is now reserved first, atomically.
+Covered: the three sign-in windows, `current_password` (password change, a first factor), the mfa_token (TOTP,
+recovery codes), and the account window of second factors (across tokens, step-up, WebAuthn, enrolment).
 
 The PostgreSQL cases use the database of SESSIONWARD_TEST_DATABASE_URL (a schema of the test's own) and a
 redis-server of the test's own (throttle keys carry usernames and addresses: a shared Redis would mix runs).
@@ -300,3 +302,35 @@ def test_a_burst_of_wrong_webauthn_assertions_gets_at_most_the_account_window_ch
     # The owner's key is refused too while the window is full.
     with server.client() as c:
         assert key_step_up(c, token, key.get(step_up_options(c, token))).status_code == 429
+
+
+def test_a_burst_of_wrong_confirmation_codes_gets_at_most_the_account_window_checked(
+    start: Callable[..., Server], clock: FakeClock
+) -> None:
+    server = start()
+    server.add_user("alice", PASSWORD)
+    with server.client() as c:
+        token = login(server, c)["access_token"]
+        r = c.post("/v1/mfa/totp", headers=bearer(token))
+        assert r.status_code == 200, r.text
+    body = {"code": wrong_code(r.json()["secret"], clock)}
+    answers = burst(server, lambda c: c.post("/v1/mfa/totp/confirm", json=body, headers=bearer(token)))
+    assert statuses(answers) == {401: 10, 429: 20}
+    assert checked(server, "mfa.failed", "wrong_code") == 10
+
+
+def test_a_burst_of_wrong_current_passwords_for_a_first_factor_gets_at_most_the_limit_checked(
+    start: Callable[..., Server], clock: FakeClock
+) -> None:
+    """A session older than step_up_max_age must give current_password to bind a first factor: the same
+    windows as a sign-in, reserved the same way."""
+    server = start({"SESSIONWARD_LOGIN__MAX_FAILURES_PER_ACCOUNT_IP": "10"})
+    server.add_user("alice", PASSWORD)
+    with server.client() as c:
+        session = login(server, c)
+        clock.advance(301)
+        token = c.post("/v1/sessions/refresh", json={"refresh_token": session["refresh_token"]}).json()["access_token"]
+    guess = {"current_password": "guess"}
+    answers = burst(server, lambda c: c.post("/v1/mfa/totp", json=guess, headers=bearer(token)))
+    assert statuses(answers) == {403: 10, 429: 20}
+    assert checked(server, "mfa.enrolment_refused", "wrong_current_password") == 10
