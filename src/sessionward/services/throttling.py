@@ -32,8 +32,10 @@ class Throttle:
         self._ephemeral = ephemeral
 
     async def reserve(self, keyed: Sequence[Keyed], now: float) -> Reservation | None:
-        """Counts this attempt in every window before it is evaluated; None (and nothing left counted) when a
-        window is full: then `wait` says for how long."""
+        """Counts this attempt in every window before it is evaluated, in the order given; None (and nothing
+        left counted) when a window is full: then `wait` says for how long. Give the narrowest window first: the
+        ones before a refusing window held a place until it refused (never too many admitted, at worst a
+        concurrent attempt turned away)."""
         held: list[tuple[str, str]] = []
         for key, window in keyed:
             event = await self._ephemeral.reserve_event(key, now, window.seconds, window.max_events)
@@ -81,9 +83,11 @@ class PasswordGuesses:
         )
 
     def failures(self, username: str, ip: str) -> tuple[Keyed, Keyed]:
-        """The windows a wrong password counts in (and a right one clears)."""
+        """The windows a wrong password counts in (and a right one clears), the narrower first: `reserve` takes
+        them in order, so a refusal by the address's window never holds a place in the account's for a moment
+        (which could turn away another address's attempt while the account's window still had room)."""
         account = username.casefold()
-        return (f"login:acct:{account}", self._account), (f"login:acctip:{account}|{ip}", self._account_ip)
+        return (f"login:acctip:{account}|{ip}", self._account_ip), (f"login:acct:{account}", self._account)
 
     def attempts(self, ip: str) -> Keyed:
         """The window every attempt from an address counts in."""
