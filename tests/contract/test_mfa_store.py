@@ -110,18 +110,49 @@ async def test_an_mfa_challenge_is_consumed_once_expires_and_burns(two_nodes: tu
     await a.create_mfa_challenge(MfaChallenge("t2", user.user_id, "web", "ip", "ua", False, "d", T0, T0 + 300), [], T0)
     assert not await a.consume_mfa_challenge("t2", T0 + 300)  # expired
     await a.create_mfa_challenge(MfaChallenge("t3", user.user_id, "web", "ip", "ua", False, "d", T0, T0 + 300), [], T0)
-    assert [await a.fail_mfa_challenge("t3", 2, [], T0) for _ in range(2)] == [1, 2]
+    assert [await a.reserve_mfa_attempt("t3", 2, T0) for _ in range(3)] == [1, 2, None]
+    assert await a.burn_mfa_challenge("t3", [AuditEvent("mfa.token_burned", {})], T0)
+    assert not await b.burn_mfa_challenge("t3", [], T0)  # once
     burned = await a.get_mfa_challenge("t3")
-    assert burned is not None and burned.state == "burned"
+    assert burned is not None and (burned.state, burned.failures) == ("burned", 2)
     assert not await a.consume_mfa_challenge("t3", T0 + 1)
-    assert await b.fail_mfa_challenge("t3", 2, [], T0) == 3  # still counted, still burned
-    assert await a.fail_mfa_challenge("never-issued", 2, [AuditEvent("mfa.failed", {})], T0) == 0
-    # A wrong code after the right one was taken counts but leaves it used, not burned.
+    assert await b.reserve_mfa_attempt("t3", 5, T0) is None  # still burned, whatever the limit
+    assert await a.reserve_mfa_attempt("never-issued", 2, T0) is None
+    # After the right code was taken no attempt is counted any more, and the challenge stays used, not burned.
     await a.create_mfa_challenge(MfaChallenge("t4", user.user_id, "web", "ip", "ua", False, "d", T0, T0 + 300), [], T0)
     assert await a.consume_mfa_challenge("t4", T0 + 1)
-    assert await a.fail_mfa_challenge("t4", 1, [], T0) == 1
+    assert await a.reserve_mfa_attempt("t4", 1, T0) is None
+    assert not await a.burn_mfa_challenge("t4", [], T0)
     used = await a.get_mfa_challenge("t4")
-    assert used is not None and (used.state, used.failures) == ("used", 1)
+    assert used is not None and (used.state, used.failures) == ("used", 0)
+
+
+async def test_a_burst_of_attempts_reserves_at_most_the_limit_on_a_challenge(
+    two_nodes: tuple[SqlStore, SqlStore],
+) -> None:
+    """30 concurrent guesses from two nodes at one mfa_token: the count and the check are one statement, so
+    exactly five get a number (1 to 5) and every other one is refused before its code could be checked."""
+    a, b = two_nodes
+    user = await a_user(a)
+    await a.create_mfa_challenge(MfaChallenge("t5", user.user_id, "web", "ip", "ua", False, "d", T0, T0 + 300), [], T0)
+    got: list[int | None] = []
+
+    async def guess(store: SqlStore) -> None:
+        got.append(await store.reserve_mfa_attempt("t5", 5, T0 + 1))
+
+    async with anyio.create_task_group() as tg:
+        for store in (a, b) * 15:
+            tg.start_soon(guess, store)
+    assert sorted(n for n in got if n is not None) == [1, 2, 3, 4, 5]
+    assert got.count(None) == 25
+    # A released attempt (never checked) frees its place for one more, and only one.
+    await b.release_mfa_attempt("t5", T0 + 1)
+    assert [await a.reserve_mfa_attempt("t5", 5, T0 + 1) for _ in range(2)] == [5, None]
+    # Expired: refused, though places are free.
+    await a.release_mfa_attempt("t5", T0 + 1)
+    assert await a.reserve_mfa_attempt("t5", 5, T0 + 300) is None
+    left = await a.get_mfa_challenge("t5")
+    assert left is not None and (left.state, left.failures) == ("pending", 4)
 
 
 async def test_removing_the_factor_takes_its_recovery_codes(store: SqlStore) -> None:

@@ -128,6 +128,20 @@ async def test_adding_a_key_ends_the_other_sessions(store: SqlStore) -> None:
     assert [s.sid for s in ended or []] == [other.sid]
 
 
+async def test_a_first_factor_may_keep_the_other_sessions(store: SqlStore) -> None:
+    """`end_others=False` (the service's choice for a user's first factor): both verbs leave every session be."""
+    user = await a_user(store)
+    keep, other = await a_session(store, user), await a_session(store, user)
+    assert await store.add_webauthn_credential(a_key(user), ["h"], keep.sid, [], T0 + 1, end_others=False) == []
+    await store.set_pending_totp(user.user_id, "S" * 32, [], T0)
+    added = AuditEvent("mfa.first_factor_added", {"user_id": user.user_id})
+    assert await store.confirm_totp(user.user_id, "S" * 32, 1, [], keep.sid, [added], T0 + 1, end_others=False) == []
+    for s in (keep, other):
+        after = await store.get_session(s.sid)
+        assert after is not None and after.state == "active"
+    assert [r.event async for r in store.audit_records()][-1] == "mfa.first_factor_added"
+
+
 async def test_reset_removes_every_factor_and_ends_every_session(store: SqlStore) -> None:
     user = await with_factor(store)
     await store.add_webauthn_credential(a_key(user), [], None, [], T0)

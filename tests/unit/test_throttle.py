@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessionward.core.throttle import Window, retry_after
+from sessionward.core.throttle import Window, has_room, retry_after
 
 W = Window("account", 5, 60.0)
 
@@ -32,3 +32,10 @@ def test_retry_after_is_bounded_by_the_window_and_truthful(ages: list[float], no
         assert 1 <= wait <= 60 + 1  # whole seconds, and one more where float rounding keeps the event in
         # After waiting, one more attempt fits.
         assert retry_after(events, W, now + wait) is None
+
+
+@given(st.lists(st.floats(-100, 200, allow_nan=False), max_size=30), st.floats(0, 1000, allow_nan=False))
+def test_has_room_agrees_with_retry_after(ages: list[float], now: float) -> None:
+    """The stores reserve with has_room; a refused attempt is told how long to wait with retry_after."""
+    events = [now - age for age in ages]
+    assert has_room(events, W, now) == (retry_after(events, W, now) is None)

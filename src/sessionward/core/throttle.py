@@ -9,7 +9,7 @@ for longer than its own length: throttling slows an attacker, it does not end th
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -23,6 +23,12 @@ class Window:
 def events_in_window(events: Sequence[float], window: Window, now: float) -> list[float]:
     start = now - window.seconds
     return [t for t in events if start < t <= now]
+
+
+def has_room(events: Iterable[float], window: Window, now: float) -> bool:
+    """One more event fits in the window at `now`."""
+    start = now - window.seconds
+    return sum(1 for t in events if start < t <= now) < window.max_events
 
 
 def retry_after(events: Sequence[float], window: Window, now: float) -> int | None:

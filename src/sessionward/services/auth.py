@@ -30,7 +30,7 @@ from sessionward.errors import (
     SessionLimit,
     TooManyAttempts,
 )
-from sessionward.services.mfa import MfaService
+from sessionward.services.mfa import MfaService, check_method
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
 from sessionward.services.throttling import PasswordGuesses
@@ -114,25 +114,26 @@ class AuthService:
         account = req.username.casefold()
         failures, attempts = self._guesses.failures(account, req.ip), self._guesses.attempts(req.ip)
         throttle = self._guesses.throttle
-        wait = await throttle.retry_after((*failures, attempts), now)
-        if wait is not None:
+        # Reserved before the password is checked: a burst of concurrent guesses gets no more checked than the
+        # windows allow. The address's window counts every attempt; the failure windows keep a wrong one.
+        if await throttle.reserve((*failures, attempts), now) is None:
+            wait = await throttle.wait((*failures, attempts), now)
             # The typed name only hashed, as for a failure: people type passwords into the username field.
             throttled = {"account": hash_identifier(account), "ip": req.ip, "retry_after": wait}
             await self._store.append_audit([AuditEvent("login.throttled", throttled)], now)
             raise TooManyAttempts(wait)
-        await throttle.count([attempts], now)
 
         user = await self._store.get_user_by_name(req.username)
         ok = await self._passwords.verify(user.password_hash if user else None, req.password)
         if user is None or not ok:
-            await throttle.count(failures, now)
             who = {"user_id": user.user_id} if user else {"unknown_user": hash_identifier(account)}
             await self._store.append_audit(
                 [AuditEvent("login.failed", {**who, "ip": req.ip, "reason": "invalid_credentials"})], now
             )
             raise InvalidCredentials("the username or password is wrong")
 
-        # Consecutive failures end with a success (NIST SP 800-63B counts consecutive failures).
+        # Consecutive failures end with a success (NIST SP 800-63B counts consecutive failures), this attempt's
+        # reservation with them.
         await throttle.forget(failures)
         verified_hash = user.password_hash
         if self._passwords.needs_rehash(verified_hash):
@@ -218,16 +219,26 @@ class AuthService:
         now = self._clock.now()
         token_hash = refresh_token_hash(mfa_token)
         found = await self._pending_challenge(token_hash, ip, now)
+        check_method(method, assertion)
+        # The attempt is counted against the mfa_token before its code is checked (one compare-and-set): a burst
+        # of concurrent guesses gets at most MAX_FAILURES_PER_TOKEN of them checked.
+        attempt = await self._store.reserve_mfa_attempt(token_hash, MAX_FAILURES_PER_TOKEN, now)
+        if attempt is None:
+            refused = {"user_id": found.user_id, "ip": ip, "reason": "attempts_exhausted"}
+            await self._store.append_audit([AuditEvent("mfa.failed", refused)], now)
+            raise MfaTokenUnusable("too many wrong codes for this sign-in: sign in again")
         try:
             context = {"ip": ip, "purpose": "login"}
             await self._mfa.verify(found.user_id, method, code, context, assertion, f"login:{token_hash}")
         except InvalidMfa:
-            failures = await self._store.fail_mfa_challenge(token_hash, MAX_FAILURES_PER_TOKEN, [], now)
-            if failures >= MAX_FAILURES_PER_TOKEN:
-                await self._store.append_audit(
-                    [AuditEvent("mfa.token_burned", {"user_id": found.user_id, "ip": ip, "failures": failures})], now
-                )
+            if attempt >= MAX_FAILURES_PER_TOKEN:
+                burned = {"user_id": found.user_id, "ip": ip, "failures": attempt}
+                await self._store.burn_mfa_challenge(token_hash, [AuditEvent("mfa.token_burned", burned)], now)
                 raise MfaTokenUnusable("too many wrong codes for this sign-in: sign in again") from None
+            raise
+        except (TooManyAttempts, InvalidRequest):
+            # Refused before any code was checked (the account's window is full): the attempt is not one.
+            await self._store.release_mfa_attempt(token_hash, now)
             raise
         user = await self._store.get_user(found.user_id)
         if not await self._store.consume_mfa_challenge(token_hash, now) or user is None:

@@ -14,6 +14,7 @@ from sessionward.config import Settings
 from sessionward.core.models import Revocation
 from sessionward.services.auth import AuthService
 from sessionward.services.clients import ClientService
+from sessionward.services.current_password import CurrentPassword
 from sessionward.services.dpop import DpopService
 from sessionward.services.keyring import KeyRingService
 from sessionward.services.mfa import MfaService
@@ -128,10 +129,11 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
     throttle = Throttle(ephemeral)
     guesses = PasswordGuesses(throttle, settings.login)
-    mfa = MfaService(settings, store, throttle, tokens, revocations, clock, webauthn)
+    current_password = CurrentPassword(store, passwords, guesses, clock)
+    mfa = MfaService(settings, store, throttle, tokens, revocations, clock, webauthn, current_password)
     usernames = Usernames(store)
     auth = AuthService(settings, store, passwords, tokens, revocations, clock, mfa, usernames, guesses)
-    sessions = SessionService(settings, store, passwords, tokens, revocations, clock, guesses)
+    sessions = SessionService(settings, store, passwords, tokens, revocations, clock, current_password)
     clients = ClientService(settings, store, tokens, sessions, clock, usernames)
     services = Services(
         settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from sessionward.clock import Clock
 from sessionward.config import PolicySettings, Settings
 from sessionward.core.assurance import assurance_shortfall, challenge, factor_amr, required_for_sensitive
-from sessionward.core.audit import AuditEvent
+from sessionward.core.audit import AuditEvent, hash_identifier
 from sessionward.core.events import session_fields
 from sessionward.core.models import RefreshToken, Session, WebAuthnCredential
 from sessionward.core.otp import (
@@ -36,6 +36,7 @@ from sessionward.errors import (
     NotFound,
     TooManyAttempts,
 )
+from sessionward.services.current_password import CurrentPassword
 from sessionward.services.revocation import RevocationState
 from sessionward.services.throttling import Keyed, Throttle
 from sessionward.services.tokens import IssuedSession, TokenService, new_refresh_token, refresh_token_hash
@@ -45,6 +46,22 @@ from sessionward.stores.base import DurableStore
 METHODS = ("totp", "webauthn", "recovery_code")
 # Wrong second factors per account within the login failure window (a moving window, as for passwords).
 MAX_FAILURES_PER_ACCOUNT = 10
+
+
+def _first_factor(user_id: str, method: str, sid: str, first: bool) -> list[AuditEvent]:
+    """The notice of a user's first factor, naming the session that bound it (its id only as a digest): the
+    user's other sessions stay, so the owner of a stolen session is not locked out by what the thief bound."""
+    if not first:
+        return []
+    return [AuditEvent("mfa.first_factor_added", {"user_id": user_id, "method": method, "sid": hash_identifier(sid)})]
+
+
+def check_method(method: str, assertion: dict[str, Any] | None) -> None:
+    """A second step names a known method, and a WebAuthn one comes with its assertion."""
+    if method not in METHODS:
+        raise InvalidRequest("'method' must be one of: " + ", ".join(METHODS))
+    if method == "webauthn" and assertion is None:
+        raise InvalidRequest("'credential' (the WebAuthn assertion) is required for method 'webauthn'")
 
 
 class MfaService:
@@ -57,7 +74,9 @@ class MfaService:
         revocations: RevocationState,
         clock: Clock,
         webauthn: WebAuthnService,
+        current_password: CurrentPassword,
     ) -> None:
+        self._current_password = current_password
         self._settings = settings
         self._webauthn = webauthn
         self._store = store
@@ -91,28 +110,33 @@ class MfaService:
 
     async def confirm_totp(self, user_id: str, code: str, keep_sid: str) -> list[str]:
         """Confirms the pending secret with a code of it: the factor is on, the recovery codes are new (returned
-        in clear this once), and the user's other sessions end."""
+        in clear this once), and the user's other sessions end, unless this is the user's first factor: then they
+        stay and the trail says which session bound it (mfa.first_factor_added)."""
         now = self._clock.now()
         factor = await self._store.get_totp(user_id)
         if factor is None or factor.pending_secret is None:
             raise InvalidRequest("no TOTP enrolment awaits confirmation: POST /v1/mfa/totp first")
-        await self._check_throttle(user_id, "totp", now)
+        await self._reserve(user_id, "totp", now)
         step = totp_step_matching(factor.pending_secret, code, now)
         if step is None:
             await self._failed(user_id, "totp", "wrong_code", now)
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
         assert step is not None
+        first = not await self.has_factor(user_id)
+        audit = [
+            AuditEvent("mfa.totp_confirmed", {"user_id": user_id, "replaced": factor.secret is not None}),
+            AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES}),
+            *_first_factor(user_id, "totp", keep_sid, first),
+        ]
         ended = await self._store.confirm_totp(
             user_id,
             factor.pending_secret,
             step,
             [recovery_code_hash(c) for c in codes],
             keep_sid,
-            [
-                AuditEvent("mfa.totp_confirmed", {"user_id": user_id, "replaced": factor.secret is not None}),
-                AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES}),
-            ],
+            audit,
             now,
+            end_others=not first,
         )
         if ended is None:
             raise InvalidMfa("the enrolment changed meanwhile: enrol again")
@@ -134,9 +158,11 @@ class MfaService:
     def _failures(self, user_id: str) -> list[Keyed]:
         return [(f"mfa:acct:{user_id}", self._window)]
 
-    async def _check_throttle(self, user_id: str, method: str, now: float) -> None:
-        wait = await self._throttle.retry_after(self._failures(user_id), now)
-        if wait is not None:
+    async def _reserve(self, user_id: str, method: str, now: float) -> None:
+        """Counts this attempt in the account's window before it is checked (see services.throttling): a wrong
+        one keeps it, a right one forgets the run of failures. TooManyAttempts while the window is full."""
+        if await self._throttle.reserve(self._failures(user_id), now) is None:
+            wait = await self._throttle.wait(self._failures(user_id), now)
             await self._store.append_audit(
                 [AuditEvent("mfa.throttled", {"user_id": user_id, "method": method, "retry_after": wait})], now
             )
@@ -150,7 +176,7 @@ class MfaService:
         now: float,
         message: str = "the code is wrong, used already or expired",
     ) -> NoReturn:
-        await self._throttle.count(self._failures(user_id), now)
+        # The failure was counted when the attempt was reserved.
         await self._store.append_audit(
             [AuditEvent("mfa.failed", {"user_id": user_id, "method": method, "reason": reason})], now
         )
@@ -170,11 +196,8 @@ class MfaService:
         `challenge_purpose`. Raises TooManyAttempts while the account's window is full, InvalidMfa for a wrong
         code or assertion."""
         now = self._clock.now()
-        if method not in METHODS:
-            raise InvalidRequest("'method' must be one of: " + ", ".join(METHODS))
-        if method == "webauthn" and assertion is None:
-            raise InvalidRequest("'credential' (the WebAuthn assertion) is required for method 'webauthn'")
-        await self._check_throttle(user_id, method, now)
+        check_method(method, assertion)
+        await self._reserve(user_id, method, now)
         succeeded = AuditEvent("mfa.succeeded", {"user_id": user_id, "method": method, **context})
         if method == "webauthn":
             assert assertion is not None
@@ -226,6 +249,43 @@ class MfaService:
             acr, max_age = short
             raise InsufficientAuthentication(acr, max_age, challenge(acr, max_age)[0])
 
+    async def first_factor_needs_password(self, claims: AccessClaims) -> bool:
+        """Whether beginning to add a factor now needs `current_password` (see `demand_to_add`): a page shows
+        the field then."""
+        if await self.has_factor(claims.sub):
+            return False
+        max_age = self._policy(claims.client_id).step_up_max_age
+        return assurance_shortfall(claims.acr, claims.auth_time, None, max_age, self._clock.now()) is not None
+
+    async def demand_to_add(self, claims: AccessClaims, operation: str, current_password: str | None, ip: str) -> None:
+        """Beginning to add a factor (a TOTP secret, a WebAuthn registration's options). Next to another factor it
+        is a factor change (`demand_fresh`). A user's first factor is as sensitive as a password change (with
+        it, whoever holds it is asked for it at every sign-in): it needs a password check within the policy's
+        step_up_max_age, either the session's own sign-in or `current_password` given now (checked in the
+        password throttle's windows); otherwise 401 with the RFC 9470 challenge (max_age). The confirmation
+        that follows needs no check of its own: it answers the secret or challenge only this step handed out."""
+        if await self.has_factor(claims.sub):
+            await self.demand_fresh(claims, operation, adding=True)
+            return
+        if current_password is not None:
+            await self._current_password.check(claims.sub, current_password, ip, "mfa.enrolment_refused")
+            return
+        now = self._clock.now()
+        max_age = self._policy(claims.client_id).step_up_max_age
+        short = assurance_shortfall(claims.acr, claims.auth_time, None, max_age, now)
+        if short is not None:
+            await self._store.append_audit(
+                [AuditEvent("step_up.required", {"user_id": claims.sub, "operation": operation, "need": "password"})],
+                now,
+            )
+            _acr, seconds = short
+            raise InsufficientAuthentication(
+                None,
+                seconds,
+                f"a first second factor needs a password check within {seconds} s: "
+                "give current_password, or sign in again",
+            )
+
     async def webauthn_options_for(self, user_id: str, purpose: str) -> dict[str, Any] | None:
         return await self._webauthn.authentication_options(user_id, purpose)
 
@@ -274,10 +334,10 @@ class MfaService:
         self, user_id: str, answer: dict[str, Any], name: str, keep_sid: str
     ) -> tuple[WebAuthnCredential, list[str]]:
         """Registers the authenticator that answered our registration challenge (with user verification). The
-        user's first factor comes with new recovery codes (returned in clear this once; none otherwise); the
-        user's other sessions end."""
+        user's first factor comes with new recovery codes (returned in clear this once; none otherwise) and keeps
+        the user's other sessions (mfa.first_factor_added); a later one ends them."""
         now = self._clock.now()
-        await self._check_throttle(user_id, "webauthn", now)
+        await self._reserve(user_id, "webauthn", now)
         credential = await self._webauthn.verify_registration(user_id, answer, name)
         if credential is None:
             await self._failed(
@@ -289,8 +349,9 @@ class MfaService:
         audit = [AuditEvent("mfa.webauthn_registered", {"user_id": user_id, "name": credential.name})]
         if codes:
             audit.append(AuditEvent("mfa.recovery_codes_issued", {"user_id": user_id, "count": RECOVERY_CODES}))
+        audit.extend(_first_factor(user_id, "webauthn", keep_sid, first))
         ended = await self._store.add_webauthn_credential(
-            credential, [recovery_code_hash(c) for c in codes], keep_sid, audit, now
+            credential, [recovery_code_hash(c) for c in codes], keep_sid, audit, now, end_others=not first
         )
         if ended is None:
             raise InvalidRequest("this security key is registered already")

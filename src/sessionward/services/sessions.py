@@ -15,10 +15,10 @@ from sessionward.core.models import RefreshToken, Session
 from sessionward.core.refresh import ReplaySuccessor, Rotate, decide_refresh
 from sessionward.core.session import is_alive, session_deadline
 from sessionward.crypto.seal import seal, unseal
-from sessionward.errors import InvalidGrant, InvalidRequest, NotFound, TooManyAttempts, WrongPassword
+from sessionward.errors import InvalidGrant, InvalidRequest, NotFound
+from sessionward.services.current_password import CurrentPassword
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
-from sessionward.services.throttling import PasswordGuesses
 from sessionward.services.tokens import (
     IssuedSession,
     TokenService,
@@ -42,9 +42,9 @@ class SessionService:
         tokens: TokenService,
         revocations: RevocationState,
         clock: Clock,
-        guesses: PasswordGuesses,
+        current_password: CurrentPassword,
     ) -> None:
-        self._guesses = guesses
+        self._current_password = current_password
         self._settings = settings
         self._store = store
         self._passwords = passwords
@@ -187,26 +187,8 @@ class SessionService:
         self, user_id: str, current_session: Session, current: str, new: str, ip: str, user_agent: str
     ) -> IssuedSession:
         check_new_password(new)
-        user = await self._store.get_user(user_id)
-        if user is None:
-            raise WrongPassword("the current password is wrong")
-        # The current password is guessed here as at a login, so it counts in the same windows: a stolen session
-        # cannot try passwords any faster than the sign-in page allows.
-        failures = self._guesses.failures(user.username, ip)
-        throttle = self._guesses.throttle
-        wait = await throttle.retry_after(failures, self._clock.now())
-        if wait is not None:
-            refused = {"user_id": user_id, "reason": "throttled", "retry_after": wait}
-            await self._store.append_audit([AuditEvent("password.change_refused", refused)], self._clock.now())
-            raise TooManyAttempts(wait)
-        if not await self._passwords.verify(user.password_hash, current):
-            await throttle.count(failures, self._clock.now())
-            await self._store.append_audit(
-                [AuditEvent("password.change_refused", {"user_id": user_id, "reason": "wrong_current_password"})],
-                self._clock.now(),
-            )
-            raise WrongPassword("the current password is wrong")
-        await throttle.forget(failures)
+        # The current password is guessed here as at a login, so it counts in the same windows.
+        await self._current_password.check(user_id, current, ip, "password.change_refused")
         if current == new:
             raise InvalidRequest("the new password must differ from the current one")
         new_hash = await self._passwords.hash(new)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Update, and_, case, delete, insert, select, update
+from sqlalchemy import Connection, Update, delete, insert, select, update
 
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import MfaChallenge, RefreshToken, Session, TotpFactor
@@ -113,9 +113,12 @@ class SqlMfa(SqlSessions):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
         """Makes the pending secret the factor (only while it is still the pending one), records `step` as used,
-        replaces the recovery codes and ends the user's other sessions. None when the pending secret changed."""
+        replaces the recovery codes and ends the user's other sessions (unless `end_others` is False). None when
+        the pending secret changed."""
 
         def run(conn: Connection) -> list[Session] | None:
             done = conn.execute(
@@ -126,7 +129,7 @@ class SqlMfa(SqlSessions):
             if not done:
                 return None
             self._set_recovery_codes(conn, user_id, code_hashes, at)
-            ended = self._end_others(conn, user_id, keep_sid, at)
+            ended = self._end_others(conn, user_id, keep_sid, at) if end_others else []
             self._append(conn, audit, at)
             return ended
 
@@ -198,29 +201,30 @@ class SqlMfa(SqlSessions):
         row = await self._read(lambda conn: conn.execute(select(_ch).where(_ch.c.token_hash == token_hash)).first())
         return _challenge(row) if row else None
 
-    async def fail_mfa_challenge(
-        self, token_hash: str, max_failures: int, audit: Sequence[AuditEvent], at: float
-    ) -> int:
-        """Counts a wrong code against the challenge; at `max_failures` it is burned. Returns the count."""
-
-        # One statement: SET sees the row as it was, RETURNING as it is. A used challenge stays used.
-        failures = _ch.c.failures + 1
-        count_and_burn = (
+    async def reserve_mfa_attempt(self, token_hash: str, max_attempts: int, at: float) -> int | None:
+        """One statement: the row is locked from the WHERE to the SET, so two nodes never both take the last
+        attempt; RETURNING answers the count as it is now."""
+        reserve = (
             update(_ch)
-            .where(_ch.c.token_hash == token_hash)
-            .values(
-                failures=failures,
-                state=case((and_(failures >= max_failures, _ch.c.state == "pending"), "burned"), else_=_ch.c.state),
+            .where(
+                _ch.c.token_hash == token_hash,
+                _ch.c.state == "pending",
+                _ch.c.expires_at > at,
+                _ch.c.failures < max_attempts,
             )
+            .values(failures=_ch.c.failures + 1)
             .returning(_ch.c.failures)
         )
+        count = await self._write(lambda conn: conn.execute(reserve).scalar_one_or_none())
+        return None if count is None else int(count)
 
-        def run(conn: Connection) -> int:
-            count = conn.execute(count_and_burn).scalar_one_or_none()
-            self._append(conn, audit, at)
-            return int(count or 0)
+    async def release_mfa_attempt(self, token_hash: str, at: float) -> None:
+        release = update(_ch).where(_ch.c.token_hash == token_hash, _ch.c.failures > 0)
+        await self._write(lambda conn: conn.execute(release.values(failures=_ch.c.failures - 1)))
 
-        return await self._write(run)
+    async def burn_mfa_challenge(self, token_hash: str, audit: Sequence[AuditEvent], at: float) -> bool:
+        burn = update(_ch).where(_ch.c.token_hash == token_hash, _ch.c.state == "pending").values(state="burned")
+        return await self._accept_once(burn, audit, at)
 
     async def consume_mfa_challenge(self, token_hash: str, at: float) -> bool:
         """Pending and unexpired -> used, once: the one presentation that gets here first wins."""

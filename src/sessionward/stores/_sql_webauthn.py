@@ -87,9 +87,12 @@ class SqlWebAuthn(SqlMfa):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
         """Registers the authenticator, sets `code_hashes` as the recovery codes when given, and ends the
-        user's other sessions. None when the credential id is registered already (to anyone)."""
+        user's other sessions (unless `end_others` is False). None when the credential id is registered already
+        (to anyone)."""
 
         # Insert-if-absent in one statement: of two registrations of one id at once, one inserts and the other
         # (waiting for it on PostgreSQL) inserts nothing and gets None, never a primary-key error.
@@ -113,7 +116,7 @@ class SqlWebAuthn(SqlMfa):
                 return None
             if code_hashes:
                 self._set_recovery_codes(conn, credential.user_id, code_hashes, at)
-            ended = self._end_others(conn, credential.user_id, keep_sid, at)
+            ended = self._end_others(conn, credential.user_id, keep_sid, at) if end_others else []
             self._append(conn, audit, at)
             return ended
 

@@ -160,8 +160,11 @@ class MfaStore(Protocol):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
-        """None when `pending_secret` is no longer the pending one; else the other sessions it ended."""
+        """None when `pending_secret` is no longer the pending one; else the other sessions it ended (none when
+        `end_others` is False: a user's first factor keeps them)."""
         ...
 
     async def use_totp_step(
@@ -180,9 +183,20 @@ class MfaStore(Protocol):
 
     async def get_mfa_challenge(self, token_hash: str) -> MfaChallenge | None: ...
 
-    async def fail_mfa_challenge(
-        self, token_hash: str, max_failures: int, audit: Sequence[AuditEvent], at: float
-    ) -> int: ...
+    async def reserve_mfa_attempt(self, token_hash: str, max_attempts: int, at: float) -> int | None:
+        """Counts one attempt against a pending, unexpired challenge before its code is checked, and only while
+        fewer than `max_attempts` are counted: one compare-and-set, so a burst of concurrent guesses gets at
+        most `max_attempts` checked. The attempt's number (1 for the first), or None: full, burned, used,
+        expired or unknown."""
+        ...
+
+    async def release_mfa_attempt(self, token_hash: str, at: float) -> None:
+        """Takes back one counted attempt (its code was never checked)."""
+        ...
+
+    async def burn_mfa_challenge(self, token_hash: str, audit: Sequence[AuditEvent], at: float) -> bool:
+        """Pending -> burned (too many wrong codes); the audit written with it. False: it was not pending."""
+        ...
 
     async def consume_mfa_challenge(self, token_hash: str, at: float) -> bool: ...
 
@@ -218,8 +232,11 @@ class WebAuthnStore(Protocol):
         keep_sid: str | None,
         audit: Sequence[AuditEvent],
         at: float,
+        *,
+        end_others: bool = True,
     ) -> list[Session] | None:
-        """None when the credential id is registered already; else the other sessions it ended."""
+        """None when the credential id is registered already; else the other sessions it ended (none when
+        `end_others` is False: a user's first factor keeps them)."""
         ...
 
     async def use_webauthn_credential(
@@ -255,6 +272,17 @@ class EphemeralStore(Protocol):
     """Short-lived shared state: throttling windows and replay caches."""
 
     async def add_event(self, key: str, at: float, keep_for: float) -> None: ...
+
+    async def reserve_event(self, key: str, at: float, window: float, limit: int) -> str | None:
+        """Adds an event at `at` unless `limit` events are in (at - window, at] already; the count and the add
+        are one atomic step on every node sharing the store, so concurrent callers never get more than `limit`
+        events into a window. The event's id (for `release_event`), or None when the window is full. The key is
+        kept `window` seconds, as `add_event(key, at, window)` keeps it."""
+        ...
+
+    async def release_event(self, key: str, event_id: str) -> None:
+        """Takes back an event `reserve_event` added (gone already: nothing happens)."""
+        ...
 
     async def remember_once(self, key: str, at: float, keep_for: float) -> bool:
         """Set-if-absent: True the first time `key` is given within `keep_for` seconds of `at`, False while it

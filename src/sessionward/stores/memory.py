@@ -8,6 +8,8 @@ DPoP traffic), and memory has a hard bound:
   after it holds them back until it goes itself, which the cap bounds). At most `max_event_keys` keys
   (MAX_EVENT_KEYS by default): past it the least recently written key goes, its throttle window restarting. An
   attacker who can fill that many keys could spread over fresh ones anyway.
+- `reserve_event` counts and adds in one synchronous step (nothing awaits in between), so concurrent attempts
+  on the event loop never get more events into a window than its limit.
 - The replay cache (`remember_once`): keys expire in the order they fall due (a heap: O(log n) a call), and a
   key is never forgotten before its `keep_for` has passed. At most `max_once_keys` keys (MAX_ONCE_KEYS by
   default): with that many live, `remember_once` refuses every new key (returns False, as for a replay) until
@@ -17,7 +19,10 @@ DPoP traffic), and memory has a hard bound:
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import OrderedDict, deque
+
+from sessionward.core.throttle import Window, has_room
 
 # One key never holds more than this many events: enough for any window we configure, bounded under attack.
 _MAX_EVENTS_PER_KEY = 1024
@@ -34,7 +39,9 @@ class MemoryEphemeralStore:
             raise ValueError("max_event_keys and max_once_keys must be at least 1")
         self._max_event_keys = max_event_keys
         self._max_once_keys = max_once_keys
-        self._events: dict[str, deque[float]] = {}
+        # key -> (time, serial) of each event; the serial names an event for release_event
+        self._events: dict[str, deque[tuple[float, int]]] = {}
+        self._serials = itertools.count()
         # key -> when it goes; oldest write first (an OrderedDict: its first entry is O(1) however many went before)
         self._expires: OrderedDict[str, float] = OrderedDict()
         self._once: dict[str, float] = {}
@@ -43,6 +50,25 @@ class MemoryEphemeralStore:
         self._once_due: list[tuple[float, str]] = []
 
     async def add_event(self, key: str, at: float, keep_for: float) -> None:
+        self._add_event(key, at, keep_for)
+
+    async def reserve_event(self, key: str, at: float, window: float, limit: int) -> str | None:
+        """The count and the add in one synchronous step: no other task runs between them."""
+        q = self._events.get(key)
+        if q is not None and not has_room((t for t, _ in q), Window(key, limit, window), at):
+            return None
+        return str(self._add_event(key, at, window))
+
+    async def release_event(self, key: str, event_id: str) -> None:
+        q = self._events.get(key)
+        if q is not None and event_id.isdecimal():
+            serial = int(event_id)
+            for event in q:
+                if event[1] == serial:
+                    q.remove(event)
+                    return
+
+    def _add_event(self, key: str, at: float, keep_for: float) -> int:
         self._drop_stale_events(at)
         expires = self._expires
         until = at + keep_for
@@ -51,16 +77,18 @@ class MemoryEphemeralStore:
         q = self._events.get(key)
         if q is None:
             q = self._events[key] = deque(maxlen=_MAX_EVENTS_PER_KEY)
-        q.append(at)
+        serial = next(self._serials)
+        q.append((at, serial))
         while len(expires) > self._max_event_keys:
             oldest, _ = expires.popitem(last=False)
             self._events.pop(oldest, None)
+        return serial
 
     async def events(self, key: str, now: float, window: float) -> list[float]:
         q = self._events.get(key)
         if q is None:
             return []
-        return [t for t in q if now - window < t <= now]
+        return [t for t, _ in q if now - window < t <= now]
 
     async def clear(self, key: str) -> None:
         self._events.pop(key, None)

@@ -38,7 +38,8 @@ IO_TIMEOUT = 1.0
 # A pooled connection idle this long is PINGed before it is handed out again.
 HEALTH_CHECK_SECONDS = 30
 # A command that failed on a dropped connection or timed out is tried again this many times: a stale pooled
-# connection costs one reconnect, not an error. Retried commands are idempotent (see _ADD_EVENT).
+# connection costs one reconnect, not an error. Retried commands are idempotent (see _ADD_EVENT,
+# _RESERVE_EVENT).
 RETRIES = 2
 
 
@@ -93,6 +94,26 @@ end
 return 0
 """
 
+# The same, only while fewer than ARGV[6] events are in the window (ARGV[7], exclusive, to ARGV[1]]: the count and
+# the add in one script, which Redis runs alone, so concurrent callers on every node never overfill a window.
+# 1 when the event is in (also when a retry finds its own member there already), 0 when the window was full.
+_RESERVE_EVENT = """
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  return 1
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZCOUNT', KEYS[1], ARGV[7], ARGV[1]) >= tonumber(ARGV[6]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[5]) - 1)
+local keep = tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[1]) < keep then
+  redis.call('PEXPIRE', KEYS[1], keep)
+end
+return 1
+"""
+
 
 class RedisEphemeralStore:
     """`EphemeralStore` over one sorted set per key: each event a unique member scored by its time.
@@ -107,6 +128,7 @@ class RedisEphemeralStore:
         self._client = client
         self._prefix = prefix
         self._add = client.register_script(_ADD_EVENT)
+        self._reserve = client.register_script(_RESERVE_EVENT)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -116,6 +138,24 @@ class RedisEphemeralStore:
         member = f"{at!r}:{secrets.token_hex(8)}"
         args: list[str | int] = [repr(float(at)), member, repr(float(at) - keep_for), keep_ms, MAX_EVENTS_PER_KEY]
         await self._add(keys=[self._key(key)], args=args)
+
+    async def reserve_event(self, key: str, at: float, window: float, limit: int) -> str | None:
+        keep_ms = max(1, math.ceil(window * 1000))
+        member = f"{at!r}:{secrets.token_hex(8)}"
+        start = f"({float(at) - window!r}"  # exclusive, as in `events`
+        args: list[str | int] = [
+            repr(float(at)),
+            member,
+            repr(float(at) - window),
+            keep_ms,
+            MAX_EVENTS_PER_KEY,
+            limit,
+            start,
+        ]
+        return member if await self._reserve(keys=[self._key(key)], args=args) else None
+
+    async def release_event(self, key: str, event_id: str) -> None:
+        await self._client.zrem(self._key(key), event_id)
 
     async def events(self, key: str, now: float, window: float) -> list[float]:
         low = f"({float(now) - window!r}"  # exclusive, as `now - window < t` in memory

@@ -22,7 +22,13 @@ from sessionward.http.openapi._parts import (
     _status,
     _str,
 )
-from sessionward.http.openapi._webauthn import WEBAUTHN_SCHEMAS, webauthn_paths
+from sessionward.http.openapi._webauthn import (
+    FIRST_FACTOR_401,
+    FIRST_FACTOR_403,
+    FIRST_FACTOR_BODY,
+    WEBAUTHN_SCHEMAS,
+    webauthn_paths,
+)
 
 _METHODS = ("totp", "webauthn", "recovery_code")
 _CODE = _str(
@@ -154,13 +160,18 @@ def mfa_paths(
         "/v1/mfa/totp": {
             "post": _op(
                 "Enrol a TOTP factor: a new secret awaiting confirmation. Replacing an enrolled factor needs a "
-                "second factor checked within step_up_max_age",
+                "second factor checked within step_up_max_age; a first factor a password check within it (the "
+                "session's own sign-in, or current_password)",
                 _status(
                     s200=_ok("The secret", "TotpEnrolment", no_store=True),
-                    s401=r401_step_up,
-                    s403=r403_csrf,
+                    s400=_error("A malformed body", "invalid_request"),
+                    s401=FIRST_FACTOR_401,
+                    s403=FIRST_FACTOR_403,
+                    s415=r415,
+                    s429=r429,
                 ),
                 auth="bearer",
+                requestBody=FIRST_FACTOR_BODY,
             ),
             "delete": _op(
                 "Remove the TOTP factor and its recovery codes (needs a second factor checked within "
@@ -176,8 +187,9 @@ def mfa_paths(
         },
         "/v1/mfa/totp/confirm": {
             "post": _op(
-                "Confirm the enrolment with a current code: the factor is on, the user's other sessions end, and "
-                "ten single-use recovery codes are shown this once",
+                "Confirm the enrolment with a current code: the factor is on, the user's other sessions end (with the "
+                "user's first factor they stay, and the audit trail names this session), and ten single-use "
+                "recovery codes are shown this once",
                 _status(
                     s200=_ok("The recovery codes", "RecoveryCodes", no_store=True),
                     s400=_error("Malformed body, or no enrolment awaits confirmation", "invalid_request"),

@@ -20,6 +20,17 @@ from sessionward.http.openapi._parts import (
 )
 
 WEBAUTHN_SCHEMAS: dict[str, Schema] = {
+    "FirstFactorCheck": _obj(
+        {
+            "current_password": _str(
+                1,
+                1024,
+                description="Binding the user's first factor needs a password check within step_up_max_age: the "
+                "session's own sign-in, or this (a wrong one counts in the sign-in throttle)",
+            )
+        },
+        [],
+    ),
     "MfaToken": _obj({"mfa_token": _str(1, 128)}),
     "WebAuthnOptions": _obj(
         {
@@ -54,6 +65,21 @@ WEBAUTHN_SCHEMAS: dict[str, Schema] = {
     ),
 }
 
+# The optional body of the two requests that begin adding a factor, and what they answer for it.
+FIRST_FACTOR_BODY: dict[str, Any] = {**_body("FirstFactorCheck"), "required": False}
+FIRST_FACTOR_401 = _error(
+    "The access token is bad; or (insufficient_user_authentication) a factor change needs a second factor checked "
+    "within step_up_max_age, or a first factor a password check within it (max_age): give current_password",
+    "invalid_token",
+    "insufficient_user_authentication",
+    WWW_Authenticate="BearerOrStepUpChallenge",
+)
+FIRST_FACTOR_403 = _error(
+    "The current_password is wrong, or (cookie transport) the CSRF proof is missing",
+    "invalid_current_password",
+    "forbidden",
+)
+
 
 def webauthn_paths(
     r400: dict[str, Any],
@@ -67,24 +93,28 @@ def webauthn_paths(
             "post": _op(
                 "Start registering a WebAuthn authenticator (user verification required): the options for "
                 "navigator.credentials.create(). Adding a key next to another factor needs a second factor checked "
-                "within step_up_max_age",
+                "within step_up_max_age; a first factor a password check within it (current_password)",
                 _status(
                     s200=_ok("The creation options", "WebAuthnOptions", no_store=True),
                     s400=_error(
-                        "Ten keys are registered already, or the issuer is an IP address (WebAuthn needs a DNS name "
-                        "or loopback)",
+                        "Ten keys are registered already, the issuer is an IP address (WebAuthn needs a DNS name "
+                        "or loopback), or a malformed body",
                         "invalid_request",
                     ),
-                    s401=r401_step_up,
-                    s403=r403_csrf,
+                    s401=FIRST_FACTOR_401,
+                    s403=FIRST_FACTOR_403,
+                    s415=r415,
+                    s429=r429,
                 ),
                 auth="bearer",
+                requestBody=FIRST_FACTOR_BODY,
             )
         },
         "/v1/mfa/webauthn/confirm": {
             "post": _op(
                 "Finish the registration with the authenticator's answer: the key is a factor, the user's other "
-                "sessions end; with the user's first factor, ten recovery codes are shown this once",
+                "sessions end; with the user's first factor they stay (the audit trail names this session) and ten "
+                "recovery codes are shown this once",
                 _status(
                     s200=_ok("The key", "WebAuthnRegistered", no_store=True),
                     s400=_error("Malformed body, or the key is registered already", "invalid_request"),

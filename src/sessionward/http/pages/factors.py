@@ -12,13 +12,14 @@ text, no token of its own and no knowledge of the JSON API.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from sessionward.errors import InsufficientAuthentication, TooManyAttempts
-from sessionward.http.context import services
+from sessionward.errors import InsufficientAuthentication, TooManyAttempts, WrongPassword
+from sessionward.http.context import client_ip, services
 from sessionward.http.pages.html import EMPTY, Html, join, render
 from sessionward.http.pages.layout import Viewer, field, notice, page
 from sessionward.http.pages.messages import duration_words
@@ -52,6 +53,56 @@ async def needs_step_up(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class AddRefused:
+    """Why adding a factor cannot begin: "step_up" (a second factor checked recently is needed), or for a first
+    factor "password" (asked for), "password_wrong" or "password_throttled" (with `retry_after`)."""
+
+    code: str
+    retry_after: int = 0
+
+
+_PASSWORD_STATUS: Final = {"password": 401, "password_wrong": 403, "password_throttled": 429}
+
+
+async def check_to_add(request: Request, who: PageSession, operation: str, current_password: str) -> AddRefused | None:
+    """MfaService.demand_to_add for a page: None when adding may begin (a right `current_password` counted)."""
+    try:
+        await services(request).mfa.demand_to_add(who.claims, operation, current_password or None, client_ip(request))
+    except InsufficientAuthentication as exc:
+        return AddRefused("step_up" if exc.acr_values is not None else "password")
+    except WrongPassword:
+        return AddRefused("password_wrong")
+    except TooManyAttempts as exc:
+        return AddRefused("password_throttled", exc.retry_after)
+    return None
+
+
+def password_field(error: str = "") -> Html:
+    """The password a first factor asks for, in the form that begins adding it."""
+    return field(
+        "current_password",
+        "Your password",
+        kind="password",
+        autocomplete="current-password",
+        hint="Setting up your first second factor needs your password: it's been a while since you signed in.",
+        error=error,
+        autofocus=bool(error),
+    )
+
+
+def password_error(refused: AddRefused) -> str:
+    if refused.code == "password_wrong":
+        return "That password isn't right."
+    if refused.code == "password_throttled":
+        return f"Too many attempts. Wait about {duration_words(max(60, refused.retry_after))} and try again."
+    return "Enter your password to go on."
+
+
+def password_status(refused: AddRefused) -> int:
+    return _PASSWORD_STATUS.get(refused.code, 401)
+
+
 def options_answer(options: dict[str, object] | None = None, error: str = "", status: int = 200) -> JSONResponse:
     """What an options endpoint answers webauthn.js: {"publicKey": ...}, or {"error": code} (a code of
     KEY_ERRORS, which the script hands back in the form's `webauthn_error`)."""
@@ -72,6 +123,9 @@ KEY_ERRORS: Final = {
     "no_key": "No security key is registered to your account.",
     "limit": "Your account has as many security keys as it can. Remove one before you add another.",
     "unavailable": "Security keys can't be used with this server's address. Ask your administrator.",
+    "password": "Enter your password to add your first security key.",
+    "password_wrong": "That password isn't right. Enter your password to add your first security key.",
+    "password_throttled": "Too many attempts. Wait a few minutes and try again.",
 }
 KEY_FAILED: Final = "Something went wrong with the security key. Try again."
 KEY_REFUSED: Final = (

@@ -22,10 +22,13 @@ from sessionward.http.pages.factors import (
     KEY_ERRORS,
     KEY_REFUSED,
     SECURITY,
+    check_to_add,
     key_error,
     key_form,
     needs_step_up,
     options_answer,
+    password_field,
+    password_status,
     recovery_codes_page,
     step_up_redirect,
     throttled,
@@ -64,7 +67,7 @@ def _state(on: bool) -> Html:
     return Html('<span class="state state-on">On</span>' if on else '<span class="state">Off</span>')
 
 
-def _totp_card(on: bool, csrf: str) -> Html:
+def _totp_card(on: bool, csrf: str, ask_password: bool) -> Html:
     if on:
         actions = join(
             (
@@ -74,7 +77,8 @@ def _totp_card(on: bool, csrf: str) -> Html:
             "",
         )
     else:
-        actions = _post_button(f"{SECURITY}/totp", csrf, "Set up authenticator app", "btn-primary")
+        fields = password_field() if ask_password else EMPTY
+        actions = _post_button(f"{SECURITY}/totp", csrf, "Set up authenticator app", "btn-primary", fields)
     return render(
         """<section class="card factor" aria-labelledby="totp-title">
 <div class="factor-head"><h2 id="totp-title">Authenticator app</h2>{state}</div>
@@ -109,7 +113,7 @@ def _key_item(key: WebAuthnCredential, csrf: str) -> Html:
     )
 
 
-def _keys_card(keys: list[WebAuthnCredential], csrf: str, name: str) -> Html:
+def _keys_card(keys: list[WebAuthnCredential], csrf: str, name: str, ask_password: bool) -> Html:
     listed = (
         render('<ul class="keys">\n{items}\n</ul>', items=join(_key_item(k, csrf) for k in keys)) if keys else EMPTY
     )
@@ -126,7 +130,12 @@ def _keys_card(keys: list[WebAuthnCredential], csrf: str, name: str) -> Html:
         state=_state(bool(keys)),
         listed=listed,
         add=key_form(
-            f"{SECURITY}/key", f"{SECURITY}/key/options", "Add security key", csrf_field(csrf), create=True, extra=label
+            f"{SECURITY}/key",
+            f"{SECURITY}/key/options",
+            "Add security key",
+            csrf_field(csrf),
+            create=True,
+            extra=join((label, password_field()), "\n") if ask_password else label,
         ),
     )
 
@@ -154,6 +163,7 @@ async def _security(
     left = await svc.store.recovery_codes_left(user)
     on = totp is not None and totp.secret is not None
     codes = _codes_card(left, who.csrf_token) if on or keys else EMPTY
+    ask = await svc.mfa.first_factor_needs_password(who.claims)
     body = render(
         """<div class="page-head">
 <h1>Sign-in security</h1>
@@ -167,8 +177,8 @@ when you sign in, and again before changes like these.</p>
 {codes}
 </div>""",
         message=message,
-        totp=_totp_card(on, who.csrf_token),
-        keys=_keys_card(keys, who.csrf_token, name),
+        totp=_totp_card(on, who.csrf_token, ask),
+        keys=_keys_card(keys, who.csrf_token, name, ask),
         codes=codes,
     )
     viewer = await viewer_of(request, who)
@@ -192,9 +202,12 @@ async def key_options(request: Request) -> Response:
     answer = await acting(request)
     if isinstance(answer, Response):
         return answer
-    who, _form = answer
-    if await needs_step_up(request, who, "mfa.webauthn_add", SECURITY, adding=True) is not None:
-        return who.finish(request, options_answer(error="step_up", status=401))
+    who, form = answer
+    refused = await check_to_add(request, who, "mfa.webauthn_add", form.get("current_password"))
+    if refused is not None:
+        if refused.code == "step_up":
+            return who.finish(request, options_answer(error="step_up", status=401))
+        return who.finish(request, options_answer(error=refused.code, status=password_status(refused)))
     svc = services(request)
     try:
         options = await svc.mfa.webauthn_options(who.claims.sub, await svc.auth.username_of(who.claims.sub))

@@ -2,7 +2,8 @@
 link, then a code of it to turn it on, then the recovery codes once), replace, and remove.
 
 The same MfaService methods as /v1/mfa/totp, under the same rule: when the account has a factor, these changes
-need a second factor checked within the policy's step_up_max_age, and the page leads to the step-up page first.
+need a second factor checked within the policy's step_up_max_age, and the page leads to the step-up page first;
+a first factor needs a password check within it, and the page asks for the password when the sign-in is older.
 The secret appears only in the answers to these posts (never in a URL), and those answers are not cached.
 """
 
@@ -14,7 +15,19 @@ from starlette.responses import RedirectResponse, Response
 from sessionward.core.otp import provisioning_uri
 from sessionward.errors import InvalidMfa, InvalidRequest, NotFound, TooManyAttempts
 from sessionward.http.context import services
-from sessionward.http.pages.factors import SECURITY, grouped, needs_step_up, recovery_codes_page, throttled
+from sessionward.http.pages.factors import (
+    SECURITY,
+    AddRefused,
+    check_to_add,
+    grouped,
+    needs_step_up,
+    password_error,
+    password_field,
+    password_status,
+    recovery_codes_page,
+    step_up_redirect,
+    throttled,
+)
 from sessionward.http.pages.forms import acting
 from sessionward.http.pages.html import EMPTY, Html, render
 from sessionward.http.pages.layout import csrf_field, field, page
@@ -68,16 +81,47 @@ async def _setup_page(
     return who.finish(request, response)
 
 
+async def _password_page(request: Request, who: PageSession, refused: AddRefused) -> Response:
+    """The password a first factor needs, asked before the secret is made (see MfaService.demand_to_add)."""
+    asked = refused.code == "password"
+    body = render(
+        """<section class="card card-form">
+<h1>Confirm it's you</h1>
+<p class="lead">Before you set up your authenticator app, enter your password.</p>
+<form method="post" action="{action}" class="form">
+{csrf}
+{password}
+<div class="actions">
+<button type="submit" class="btn btn-primary">Continue</button>
+<a class="btn btn-quiet" href="{security}">Cancel</a>
+</div>
+</form>
+</section>""",
+        action=f"{SECURITY}/totp",
+        csrf=csrf_field(who.csrf_token),
+        password=password_field("" if asked else password_error(refused)),
+        security=SECURITY,
+    )
+    viewer = await viewer_of(request, who)
+    status = 200 if asked else password_status(refused)
+    response = page("Confirm it's you", body, viewer=viewer, current=SECURITY, status=status)
+    if refused.retry_after:
+        response.headers["Retry-After"] = str(refused.retry_after)
+    return who.finish(request, response)
+
+
 async def start(request: Request) -> Response:
     """A new secret awaiting confirmation (it replaces an earlier unconfirmed one; a confirmed one stays until
     the new one is confirmed)."""
     answer = await acting(request)
     if isinstance(answer, Response):
         return answer
-    who, _form = answer
-    stale = await needs_step_up(request, who, _REPLACE, SECURITY, adding=True)
-    if stale is not None:
-        return stale
+    who, form = answer
+    refused = await check_to_add(request, who, _REPLACE, form.get("current_password"))
+    if refused is not None:
+        if refused.code == "step_up":
+            return who.finish(request, step_up_redirect(SECURITY))
+        return await _password_page(request, who, refused)
     svc = services(request)
     secret, _uri = await svc.mfa.enrol_totp(who.claims.sub, await svc.auth.username_of(who.claims.sub))
     return await _setup_page(request, who, secret)

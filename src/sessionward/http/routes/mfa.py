@@ -16,6 +16,7 @@ from sessionward.http.context import client_ip, principal, rfc3339, services, to
 from sessionward.http.cookies import TOKEN_HEADERS, authenticated_by_cookie, cookie_session_answer
 from sessionward.http.routes.sessions import session_answer
 from sessionward.services.mfa import METHODS
+from sessionward.services.sessions import MAX_PASSWORD_LENGTH
 from sessionward.services.tokens import IssuedSession
 
 
@@ -27,11 +28,21 @@ def _answer(request: Request, issued: IssuedSession, status: int, cookie: bool) 
     return cookie_session_answer(issued, csrf.csrf_token(issued.session), policy, status)
 
 
+async def current_password(request: Request) -> str | None:
+    """The optional `current_password` of a body that may be absent (SPEC's `POST /v1/mfa/totp` has none)."""
+    if request.headers.get("content-type") is None or request.headers.get("content-length") == "0":
+        return None
+    given = (await json_body(request)).string("current_password", required=False, max_len=MAX_PASSWORD_LENGTH)
+    return given or None
+
+
 async def enrol_totp(request: Request) -> Response:
     """A new TOTP secret awaiting confirmation. Replacing an enrolled factor is a factor change: it needs a
-    second factor checked within the policy's step_up_max_age (RFC 9470 challenge otherwise)."""
+    second factor checked within the policy's step_up_max_age (RFC 9470 challenge otherwise). A first factor
+    needs a password check within it: the session's own sign-in, or `current_password` in the body."""
     claims = await principal(request)
-    await services(request).mfa.demand_fresh(claims, "mfa.totp_replace", adding=True)
+    given = await current_password(request)
+    await services(request).mfa.demand_to_add(claims, "mfa.totp_replace", given, client_ip(request))
     svc = services(request)
     secret, uri = await svc.mfa.enrol_totp(claims.sub, await svc.auth.username_of(claims.sub))
     return JSONResponse({"secret": secret, "otpauth_uri": uri}, headers=TOKEN_HEADERS)
@@ -96,8 +107,10 @@ async def new_recovery_codes(request: Request) -> Response:
 
 
 async def webauthn_register_options(request: Request) -> Response:
+    """Registration options, under the rule of enrol_totp (`current_password` in the body when needed)."""
     claims = await principal(request)
-    await services(request).mfa.demand_fresh(claims, "mfa.webauthn_add", adding=True)
+    given = await current_password(request)
+    await services(request).mfa.demand_to_add(claims, "mfa.webauthn_add", given, client_ip(request))
     svc = services(request)
     options = await svc.mfa.webauthn_options(claims.sub, await svc.auth.username_of(claims.sub))
     return JSONResponse({"publicKey": options}, headers=TOKEN_HEADERS)
