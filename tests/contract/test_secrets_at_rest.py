@@ -5,6 +5,7 @@ at the first start, and a wrong key stops the start instead of half-working."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -13,9 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, insert, select, update
 
-from sessionward.core.audit import AuditEvent, verify_chain
+from sessionward.core.audit import AuditEvent, chain, verify_chain
 from sessionward.core.models import User
-from sessionward.crypto.kek import Kek, KekError, KekRing, StaticKeks
+from sessionward.crypto.kek import Kek, KekError, KekProvider, KekRing, StaticKeks
+from sessionward.crypto.kek_source import KekSource, kek_location, write_kek_file
 from sessionward.crypto.keys import generate_key, private_key_pem
 from sessionward.services.keyring import KeyRingService
 from sessionward.stores import schema as t
@@ -38,7 +40,7 @@ async def a_user(store: SqlStore) -> User:
     return user
 
 
-async def opened(database_url: str, with_keks: StaticKeks) -> SqlStore:
+async def opened(database_url: str, with_keks: KekProvider) -> SqlStore:
     store = SqlStore(database_url, revocation_ttl=REVOCATION_TTL)
     await store.initialize()
     try:
@@ -237,3 +239,53 @@ async def test_nodes_starting_at_once_make_one_server_secret(database_url: str) 
     finally:
         for s in stores:
             await s.close()
+
+
+async def test_a_running_node_follows_a_rotation_of_the_key_file(database_url: str, tmp_path: Path) -> None:
+    """`keys rotate-kek` in another process: the running node reads the file again and goes on."""
+    path = tmp_path / "kek"
+    old, new = Kek.generate(), Kek.generate()
+    write_kek_file(path, (old,))
+    location = kek_location("", str(path), str(tmp_path))
+    node = await opened(database_url, KekSource(location))
+    cli = await opened(database_url, KekSource(location))
+    try:
+        user = await with_keys_and_totp(node)
+        write_kek_file(path, (new, old))
+        await cli.rotate_kek(KekRing((new,)), [], T0 + 1)
+        write_kek_file(path, (new,))
+        assert len(await node.list_keys()) == 2
+        await node.set_pending_totp(user.user_id, "N" * 32, [], T0 + 2)
+        _, factors, _ = raw(database_url)
+        assert factors[0].pending_secret.startswith(f"swk1:{new.kek_id}:")
+        await node.append_audit([AuditEvent("login.failed", {})], T0 + 3)
+        records = [r async for r in node.audit_records()]
+        assert verify_chain(records, await node.audit_head(), node.audit_keying()).ok
+    finally:
+        await node.close()
+        await cli.close()
+
+
+async def test_a_rewrite_of_the_stored_trail_without_the_key_is_named_at_its_first_record(
+    store: SqlStore, database_url: str
+) -> None:
+    for i in range(6):
+        await store.append_audit([AuditEvent("login.failed", {"i": i})], T0 + i)
+    records = [r async for r in store.audit_records()]
+
+    def rewrite(conn: Connection) -> None:
+        prev_seq, prev_hash = records[2].seq, records[2].hash
+        for rec in records[3:]:
+            (forged,) = chain(prev_seq, prev_hash, rec.at, [AuditEvent("login.succeeded", {"i": rec.seq})])
+            conn.execute(
+                update(t.audit_log)
+                .where(t.audit_log.c.seq == rec.seq)
+                .values(event=forged.event, data=forged.data_json, prev_hash=forged.prev_hash, hash=forged.hash)
+            )
+            prev_seq, prev_hash = forged.seq, forged.hash
+        conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=prev_seq, hash=prev_hash))
+
+    on_database(database_url, rewrite)
+    forged = [r async for r in store.audit_records()]
+    report = verify_chain(forged, await store.audit_head(), store.audit_keying())
+    assert (report.ok, report.bad_seq) == (False, 4)

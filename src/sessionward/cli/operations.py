@@ -201,7 +201,6 @@ def config_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Apply the schema migrations the database lacks (`serve` does too, at start) and print its revision."""
     from sessionward.services.container import database_url
-    from sessionward.stores.sql import SqlStore
 
     settings = settings_from(config, data_dir)
 
