@@ -289,3 +289,12 @@ async def test_a_rewrite_of_the_stored_trail_without_the_key_is_named_at_its_fir
     forged = [r async for r in store.audit_records()]
     report = verify_chain(forged, await store.audit_head(), store.audit_keying())
     assert (report.ok, report.bad_seq) == (False, 4)
+
+
+async def test_removing_the_server_secret_does_not_restart_the_keyed_chain(store: SqlStore, database_url: str) -> None:
+    """Someone rewrites the whole trail with plain hashes and deletes the server secret, hoping the next start
+    takes the trail for one from before the upgrade: the start refuses."""
+    await with_keys_and_totp(store)
+    on_database(database_url, lambda conn: conn.execute(t.server_secrets.delete()))
+    with pytest.raises(KekError, match="removed"):
+        await opened(database_url, TEST_KEKS)

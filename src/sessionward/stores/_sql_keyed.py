@@ -41,6 +41,13 @@ class SqlKeyed(SqlBase):
                 f"the database's secrets are encrypted under key-encryption key {', '.join(absent)}, which is not "
                 f"configured (configured: {', '.join(ring.ids)})"
             )
+        if state.root is None and state.kek_ids:
+            # The server secret is made in the transaction that encrypts the first secret: without it, someone
+            # removed it, perhaps to restart the keyed audit chain after rewriting the trail. Fail closed.
+            raise KekError(
+                "the database holds encrypted secrets but not its server secret (table server_secrets): it was "
+                "removed; restore the database from a backup"
+            )
         if state.root is None or state.clear:
 
             def run(conn: Connection) -> secrets.ServerSecret:
