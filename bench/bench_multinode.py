@@ -19,6 +19,7 @@ from tests.multinode.harness import FAST_HASH, Node, PostgresCluster, RedisServe
 
 from bench.bench_sessions import FAST, PASSWORD
 from sessionward.config import load_settings
+from sessionward.crypto.kek import Kek
 from sessionward.services.auth import LoginRequest
 from sessionward.services.container import open_services
 
@@ -79,6 +80,8 @@ def revocation_reach(pg: PostgresCluster, redis: RedisServer, samples: int) -> t
         **FAST_HASH,
         "SESSIONWARD_STORAGE__DATABASE_URL": database_url,
         "SESSIONWARD_STORAGE__REDIS_URL": redis.url,
+        # The nodes share the key-encryption key, as a deployment's nodes must (README, "Secrets at rest").
+        "SESSIONWARD_STORAGE__KEK": Kek.generate().text,
         "SESSIONWARD_SERVER__ISSUER": f"https://127.0.0.1:{port_a}",
         "SESSIONWARD_CLIENTS__RP__CLIENT_SECRET": RP_SECRET,
     }

@@ -18,9 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+from sessionward.crypto.kek import Kek, KekRing, StaticKeks
 from sessionward.stores.sql import SqlStore, engine_url, sqlite_url
 
 REVOCATION_TTL = 305.0
+# The key-encryption key every test store is unlocked with (as a deployment's nodes share theirs).
+TEST_KEKS = StaticKeks(KekRing((Kek.generate(),)))
+T_UNLOCK = 1_800_000_000.0
 BACKENDS = ["sqlite", "postgresql"]
 DEFAULT_DATABASE_URL = "postgresql://sessionward:sessionward@127.0.0.1:5432/sessionward_test"
 DATABASE_URL = os.environ.get("SESSIONWARD_TEST_DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -83,6 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 async def store(database_url: str) -> AsyncIterator[SqlStore]:
     s = SqlStore(database_url, revocation_ttl=REVOCATION_TTL)
     await s.initialize()
+    await s.unlock(TEST_KEKS, T_UNLOCK)
     yield s
     await s.close()
 
@@ -94,6 +99,8 @@ async def two_nodes(database_url: str) -> AsyncIterator[tuple[SqlStore, SqlStore
     b = SqlStore(database_url, revocation_ttl=REVOCATION_TTL)
     await a.initialize()
     await b.initialize()
+    await a.unlock(TEST_KEKS, T_UNLOCK)
+    await b.unlock(TEST_KEKS, T_UNLOCK)
     yield a, b
     await a.close()
     await b.close()

@@ -65,7 +65,7 @@ async def test_two_nodes_rotating_one_token_one_wins_the_other_sees_it_rotated(
         assert now_current is not None
         assert (now_current.sid, now_current.state) == (session.sid, "current")
     records = [r async for r in a.audit_records()]
-    assert verify_chain(records, await b.audit_head()).ok
+    assert verify_chain(records, await b.audit_head(), b.audit_keying()).ok
 
 
 async def test_a_session_ended_by_one_node_is_never_revived_by_the_other(
@@ -134,7 +134,7 @@ async def test_refreshes_and_endings_racing_on_two_nodes_end_every_session_witho
     feed = await a.revocations_since(0, T0 + 1)
     assert sorted(e.subject for e in feed) == sorted(s.sid for s, _ in pairs)  # each ended once, each in the feed
     assert [e.seq for e in feed] == list(range(feed[0].seq, feed[0].seq + len(feed)))
-    assert verify_chain([r async for r in b.audit_records()], await a.audit_head()).ok
+    assert verify_chain([r async for r in b.audit_records()], await a.audit_head(), a.audit_keying()).ok
 
 
 async def test_concurrent_audit_appends_from_two_nodes_keep_one_chain(two_nodes: tuple[SqlStore, SqlStore]) -> None:
@@ -148,7 +148,7 @@ async def test_concurrent_audit_appends_from_two_nodes_keep_one_chain(two_nodes:
             tg.start_soon(append, a, "a", i)
             tg.start_soon(append, b, "b", i)
     records = [r async for r in b.audit_records()]
-    report = verify_chain(records, await a.audit_head())
+    report = verify_chain(records, await a.audit_head(), a.audit_keying())
     assert report.ok, report
     assert report.checked == len(records) == 150
     # Each append's records are contiguous: one transaction's batch is never interleaved with another's.

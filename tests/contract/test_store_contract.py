@@ -194,7 +194,7 @@ async def test_every_change_is_chained_in_the_audit_trail(store: SqlStore) -> No
     await store.end_sessions([s.sid], "logout", "user", [AuditEvent("x", {})], T0 + 1)
     await store.append_audit([AuditEvent("login.failed", {"i": i}) for i in range(3)], T0 + 2)
     records = [rec async for rec in store.audit_records()]
-    report = verify_chain(records, await store.audit_head())
+    report = verify_chain(records, await store.audit_head(), store.audit_keying())
     assert report.ok
     assert report.checked == len(records) >= 7
 

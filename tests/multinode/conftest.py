@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sessionward.crypto.kek import Kek
 from tests.multinode.harness import (
     FAST_HASH,
     PASSWORD,
@@ -78,6 +79,8 @@ def cluster(postgres: PostgresCluster, redis: RedisServer, tmp_path: Path) -> It
         **FAST_HASH,
         "SESSIONWARD_STORAGE__DATABASE_URL": database_url,
         "SESSIONWARD_STORAGE__REDIS_URL": redis.url,
+        # The nodes share the key-encryption key, as a deployment's nodes must (README, "Secrets at rest").
+        "SESSIONWARD_STORAGE__KEK": Kek.generate().text,
         # One issuer for all nodes; the relying app reaches it as node a.
         "SESSIONWARD_SERVER__ISSUER": f"https://127.0.0.1:{port_a}",
         "SESSIONWARD_CLIENTS__RP__CLIENT_SECRET": RP_SECRET,

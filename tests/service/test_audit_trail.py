@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def test_audit_verify_passes_then_names_the_altered_removed_or_reordered_record(
         copy_dir = server.data_dir.parent / name
         copy_dir.mkdir()
         _copy(db, copy_dir / "sessionward.db")
+        shutil.copy2(server.data_dir / "kek", copy_dir / "kek")  # the key-encryption key goes with the data
         con = sqlite3.connect(copy_dir / "sessionward.db")
         with con:
             for sql, params in statements:

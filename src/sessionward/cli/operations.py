@@ -27,8 +27,11 @@ from sessionward.cli._common import (
 )
 from sessionward.config import redacted_toml
 from sessionward.core.audit import verify_chain
+from sessionward.crypto.kek import Kek, KekRing
+from sessionward.crypto.kek_source import write_kek_file
 from sessionward.errors import NotFound
-from sessionward.services.container import Services
+from sessionward.services.container import Services, kek_location_of
+from sessionward.stores.sql import SqlStore
 
 
 @keys_app.command("list")
@@ -58,6 +61,61 @@ def keys_rotate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
             out.print(f"new active key {key.kid} ({key.alg})", markup=False)
 
     with_services(settings, work)
+
+
+@keys_app.command("rotate-kek")
+def keys_rotate_kek(
+    reencrypt: Annotated[
+        bool,
+        typer.Option(
+            "--reencrypt",
+            help="Make no new key: re-encrypt under the first key configured (storage.kek, or a kek_file this "
+            "command cannot write).",
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Re-encrypt every stored secret under a new key-encryption key, in one transaction.
+
+    With a key file (the default <data_dir>/kek, or storage.kek_file): makes a new key, writes it first in the
+    file beside the old one, re-encrypts, then leaves only the new key in the file. With storage.kek (the
+    environment): put the new key first in it (`keys new-kek` makes one), then run this."""
+    settings = settings_from(config, data_dir)
+    location = kek_location_of(settings)
+
+    async def work(svc: Services) -> str:
+        assert isinstance(svc.store, SqlStore) and svc.keks is not None
+        held = svc.keks.ring()
+        if reencrypt or location.kind == "env":
+            done = await svc.store.rotate_kek(KekRing((held.current,)), [], svc.clock.now())
+        else:
+            assert location.path is not None
+            new = Kek.generate()
+            write_kek_file(location.path, (new, *held.keys))  # both readable until the re-encryption is done
+            try:
+                done = await svc.store.rotate_kek(KekRing((new,)), [], svc.clock.now())
+            except BaseException:
+                write_kek_file(location.path, held.keys)
+                raise
+            write_kek_file(location.path, (new,))
+        counts = f"{done.signing_keys} signing keys and {done.totp_factors} TOTP factors"
+        line = f"re-encrypted {counts} under key-encryption key {done.current} (was {done.previous})"
+        unused = [kek_id for kek_id in held.ids if kek_id != done.current]
+        if location.kind == "env" or reencrypt:
+            if unused:
+                line += f"; {', '.join(unused)} may now be removed from {location.describe()}"
+            elif done.previous == done.current:
+                line += f"; to change the key, put a new one (keys new-kek) first in {location.describe()}"
+        return line
+
+    out.print(with_services(settings, work), markup=False, highlight=False)
+
+
+@keys_app.command("new-kek")
+def keys_new_kek() -> None:
+    """Print a new random key-encryption key (for storage.kek or a kek_file); nothing is stored."""
+    out.print(Kek.generate().text, markup=False, highlight=False)
 
 
 @sessions_app.command("list")
@@ -121,7 +179,8 @@ def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     settings = settings_from(config, data_dir)
 
     async def work(svc: Services) -> tuple[bool, str]:
-        report = verify_chain([r async for r in svc.store.audit_records()], await svc.store.audit_head())
+        records = [r async for r in svc.store.audit_records()]
+        report = verify_chain(records, await svc.store.audit_head(), svc.store.audit_keying())
         if report.ok:
             return True, f"audit trail intact: {report.checked} records"
         return False, f"audit trail broken: first bad record is {report.bad_seq}: {report.problem}"
@@ -142,7 +201,6 @@ def config_show(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 def db_upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Apply the schema migrations the database lacks (`serve` does too, at start) and print its revision."""
     from sessionward.services.container import database_url
-    from sessionward.stores.sql import SqlStore
 
     settings = settings_from(config, data_dir)
 

@@ -59,15 +59,22 @@ class StorageSettings:
     # Connections each node keeps open to PostgreSQL (its write and read concurrency), and to Redis.
     pool_size: int = _key(10, "int", high=1000)
     redis_pool_size: int = _key(50, "int", high=10000)
+    # The key-encryption key of the secrets the database holds (README, "Secrets at rest"): the key itself
+    # (SESSIONWARD_STORAGE__KEK, for several nodes), or a file holding it; both empty: <data_dir>/kek.
+    kek: str = _key("", "secret")
+    kek_file: str = _key("", "str")
 
     def __post_init__(self) -> None:
         _validate(self, "storage")
+        if self.kek and self.kek_file:
+            raise ConfigError("storage.kek", "set storage.kek or storage.kek_file, not both")
 
     def __repr__(self) -> str:
         return (
             f"StorageSettings(data_dir={self.data_dir!r}, database_url={redact_url(self.database_url)!r}, "
             f"redis_url={redact_url(self.redis_url)!r}, pool_size={self.pool_size!r}, "
-            f"redis_pool_size={self.redis_pool_size!r})"
+            f"redis_pool_size={self.redis_pool_size!r}, kek={REDACTED if self.kek else ''!r}, "
+            f"kek_file={self.kek_file!r})"
         )
 
 

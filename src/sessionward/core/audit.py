@@ -2,11 +2,17 @@
 
 Each record's hash covers its sequence number, time, event, data and the hash of the record before it, so any
 change to one record breaks every link after it, and the first broken link names the record.
+
+The hash is an HMAC-SHA256 under the audit key (derived from the server secret, which only the holder of the
+key-encryption key can open) from the record `keyed_from` on: whoever can write the database but lacks the key
+cannot rewrite records and compute hashes that verify. Records written before secrets were encrypted at rest
+(below `keyed_from`) keep their plain SHA-256 chain and are checked as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,19 +43,36 @@ def canonical_data(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def record_hash(seq: int, at: float, event: str, data_json: str, prev_hash: str) -> str:
+@dataclass(frozen=True, slots=True)
+class AuditKeying:
+    """The audit key, and the first record chained with it."""
+
+    key: bytes = field(repr=False)
+    keyed_from: int
+
+    def key_for(self, seq: int) -> bytes | None:
+        return self.key if seq >= self.keyed_from else None
+
+
+def record_hash(seq: int, at: float, event: str, data_json: str, prev_hash: str, key: bytes | None = None) -> str:
+    """SHA-256 of the record's material, or its HMAC-SHA256 under `key`."""
     material = json.dumps([seq, repr(float(at)), event, data_json, prev_hash], separators=(",", ":"))
+    if key is not None:
+        return hmac.new(key, material.encode("ascii"), hashlib.sha256).hexdigest()
     return hashlib.sha256(material.encode("ascii")).hexdigest()
 
 
-def chain(prev_seq: int, prev_hash: str, at: float, events: Iterable[AuditEvent]) -> list[AuditRecord]:
-    """The records that follow the record (prev_seq, prev_hash) for these events, all stamped `at`."""
+def chain(
+    prev_seq: int, prev_hash: str, at: float, events: Iterable[AuditEvent], key: bytes | None = None
+) -> list[AuditRecord]:
+    """The records that follow the record (prev_seq, prev_hash) for these events, all stamped `at` (chained
+    with the audit key when given)."""
     records: list[AuditRecord] = []
     seq, last = prev_seq, prev_hash
     for ev in events:
         seq += 1
         data_json = canonical_data(ev.data)
-        digest = record_hash(seq, at, ev.event, data_json, last)
+        digest = record_hash(seq, at, ev.event, data_json, last, key)
         records.append(AuditRecord(seq, at, ev.event, data_json, last, digest))
         last = digest
     return records
@@ -63,8 +86,11 @@ class ChainReport:
     problem: str = ""
 
 
-def verify_chain(records: Iterable[AuditRecord], head: tuple[int, str] | None) -> ChainReport:
-    """Walk the records in stored order; `head` is the (seq, hash) the store recorded for its newest record.
+def verify_chain(
+    records: Iterable[AuditRecord], head: tuple[int, str] | None, keying: AuditKeying | None = None
+) -> ChainReport:
+    """Walk the records in stored order; `head` is the (seq, hash) the store recorded for its newest record;
+    `keying` the audit key and the record it chains from (None: a trail never keyed).
 
     The head catches a removal at the end of the trail, which no link inside the chain can show.
     """
@@ -72,12 +98,26 @@ def verify_chain(records: Iterable[AuditRecord], head: tuple[int, str] | None) -
     for rec in records:
         if rec.seq != expected_seq:
             return ChainReport(False, checked, expected_seq, f"record {expected_seq} is missing or out of order")
+        key = keying.key_for(rec.seq) if keying is not None else None
+        intact = hmac.compare_digest(
+            record_hash(rec.seq, rec.at, rec.event, rec.data_json, rec.prev_hash, key), rec.hash
+        )
         if rec.prev_hash != expected_prev:
+            if intact and rec.seq > 1:
+                # This record is whole and names another hash for the one before: that one was rewritten.
+                before = rec.seq - 1
+                return ChainReport(
+                    False, checked - 1, before, f"record {before} was altered (record {rec.seq} does not follow it)"
+                )
             return ChainReport(False, checked, rec.seq, f"record {rec.seq} does not follow record {rec.seq - 1}")
-        if record_hash(rec.seq, rec.at, rec.event, rec.data_json, rec.prev_hash) != rec.hash:
+        if not intact:
             return ChainReport(False, checked, rec.seq, f"record {rec.seq} was altered")
         expected_seq, expected_prev, checked = rec.seq + 1, rec.hash, checked + 1
     last_seq = expected_seq - 1
+    if keying is not None and keying.keyed_from > 1 and last_seq < keying.keyed_from:
+        # The keyed chain began with a record at keyed_from, written when the trail was first keyed.
+        first = keying.keyed_from
+        return ChainReport(False, checked, first, f"record {first} is missing (the keyed chain starts there)")
     if head is None:
         if last_seq != 0:
             return ChainReport(False, checked, 1, "the trail's head record is missing")

@@ -158,7 +158,7 @@ def generate_key(alg: Algorithm, now: float) -> SigningKey:
 
 
 def private_key_pem(key: SigningKey) -> bytes:
-    """PKCS#8 PEM, unencrypted: the key store is what protects it."""
+    """PKCS#8 PEM, unencrypted: the store encrypts it under the key-encryption key before it is written."""
     return key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -14,11 +14,12 @@ from typing import Any, NoReturn
 from sessionward.clock import Clock
 from sessionward.config import Settings
 from sessionward.core.assurance import AMR_PASSWORD, LOA_MFA, LOA_PASSWORD, factor_amr
-from sessionward.core.audit import AuditEvent, hash_identifier
+from sessionward.core.audit import AuditEvent
 from sessionward.core.events import session_fields
 from sessionward.core.limits import Admission
 from sessionward.core.limits import admit as decide_admission
 from sessionward.core.models import MfaChallenge, Session, User
+from sessionward.crypto.kek import keyed_digest
 from sessionward.errors import (
     CredentialsChanged,
     InvalidCredentials,
@@ -84,7 +85,12 @@ class AuthService:
         mfa: MfaService,
         usernames: Usernames,
         guesses: PasswordGuesses,
+        *,
+        identifier_key: bytes,
     ) -> None:
+        """`identifier_key`: the HMAC key of typed usernames in the audit trail (derived from the server
+        secret): a record correlates failures of one typed name without revealing it to a dictionary."""
+        self._identifier_key = identifier_key
         self._mfa = mfa
         self._revocations = revocations
         self._settings = settings
@@ -119,14 +125,14 @@ class AuthService:
         if await throttle.reserve((*failures, attempts), now) is None:
             wait = await throttle.wait((*failures, attempts), now)
             # The typed name only hashed, as for a failure: people type passwords into the username field.
-            throttled = {"account": hash_identifier(account), "ip": req.ip, "retry_after": wait}
+            throttled = {"account": keyed_digest(self._identifier_key, account), "ip": req.ip, "retry_after": wait}
             await self._store.append_audit([AuditEvent("login.throttled", throttled)], now)
             raise TooManyAttempts(wait)
 
         user = await self._store.get_user_by_name(req.username)
         ok = await self._passwords.verify(user.password_hash if user else None, req.password)
         if user is None or not ok:
-            who = {"user_id": user.user_id} if user else {"unknown_user": hash_identifier(account)}
+            who = {"user_id": user.user_id} if user else {"unknown_user": keyed_digest(self._identifier_key, account)}
             await self._store.append_audit(
                 [AuditEvent("login.failed", {**who, "ip": req.ip, "reason": "invalid_credentials"})], now
             )

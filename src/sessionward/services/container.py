@@ -12,6 +12,8 @@ import anyio
 from sessionward.clock import Clock, SystemClock
 from sessionward.config import Settings
 from sessionward.core.models import Revocation
+from sessionward.crypto.kek import KekError, derive_key
+from sessionward.crypto.kek_source import KekLocation, KekSource, kek_location
 from sessionward.services.auth import AuthService
 from sessionward.services.clients import ClientService
 from sessionward.services.current_password import CurrentPassword
@@ -49,6 +51,8 @@ class Services:
     mfa: MfaService
     redis: SharedRedis | None = None
     dpop: DpopService | None = None
+    # Where the key-encryption key came from (`keys rotate-kek` writes a new one there).
+    keks: KekSource | None = None
 
     async def close(self) -> None:
         await self.store.close()
@@ -109,12 +113,37 @@ def database_url(settings: Settings) -> str:
     return settings.storage.database_url or sqlite_url(Path(settings.storage.data_dir))
 
 
+def kek_location_of(settings: Settings) -> KekLocation:
+    storage = settings.storage
+    return kek_location(storage.kek, storage.kek_file, storage.data_dir)
+
+
+async def unlock_store(store: SqlStore, settings: Settings, now: float) -> KekSource:
+    """Opens the secrets at rest with the configured key-encryption key, making the default key file on the
+    first run (only while the database holds nothing encrypted: a lost key is never silently replaced).
+    KekError naming the setting and where the key was read from otherwise."""
+    location = kek_location_of(settings)
+    try:
+        keks = KekSource(location, create=not await store.holds_secrets())
+        await store.unlock(keks, now)
+    except KekError as exc:
+        if exc.key == location.setting:
+            raise
+        raise KekError(f"{exc.detail} (the key-encryption key is read from {location.describe()})", exc.key) from None
+    return keks
+
+
 async def open_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     # A retired key, or an ended session's id, must be known as long as any token it concerns may live.
     token_life = settings.max_access_token_ttl + settings.tokens.leeway
     store = SqlStore(database_url(settings), revocation_ttl=token_life, pool_size=settings.storage.pool_size)
-    await store.initialize()
+    try:
+        await store.initialize()
+        keks = await unlock_store(store, settings, clock.now())
+    except BaseException:
+        await store.close()
+        raise
     ephemeral, redis = await _shared_redis(settings)
     keyring = KeyRingService(store, retire_grace=token_life)
     await keyring.reload()
@@ -132,12 +161,24 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     current_password = CurrentPassword(store, passwords, guesses, clock)
     mfa = MfaService(settings, store, throttle, tokens, revocations, clock, webauthn, current_password)
     usernames = Usernames(store)
-    auth = AuthService(settings, store, passwords, tokens, revocations, clock, mfa, usernames, guesses)
+    auth = AuthService(
+        settings,
+        store,
+        passwords,
+        tokens,
+        revocations,
+        clock,
+        mfa,
+        usernames,
+        guesses,
+        identifier_key=derive_key(store.server_secret, "typed identifiers"),
+    )
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock, current_password)
     clients = ClientService(settings, store, tokens, sessions, clock, usernames)
     services = Services(
         settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis
     )
     services.dpop = dpop
+    services.keks = keks
     await services.sync_revocations()
     return services

@@ -3,8 +3,8 @@ a factor (throttled like passwords), step-up, the assurance sensitive operations
 reset of a lost factor by an administrator.
 
 Secrets and codes never reach the audit trail or the logs: records name the user, the method and the outcome.
-TOTP secrets are stored in the database as they are (like the signing keys, they rely on the data dir's 0600/0700
-permissions and the database's access control); recovery codes only as SHA-256 hashes.
+TOTP secrets are stored encrypted under the key-encryption key, as the signing keys are (the store encrypts and
+decrypts them: stores/_sql_keyed.py); recovery codes only as SHA-256 hashes.
 """
 
 from __future__ import annotations

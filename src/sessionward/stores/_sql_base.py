@@ -31,8 +31,10 @@ from sqlalchemy.engine import URL, make_url
 
 from sessionward import migrations
 from sessionward.core.audit import AuditEvent, AuditRecord, chain
+from sessionward.crypto.kek import KekError, KekProvider
 from sessionward.errors import ConfigError
 from sessionward.stores import schema as t
+from sessionward.stores._sql_secrets import ServerSecret
 
 T = TypeVar("T")
 AUDIT_PAGE = 5000
@@ -59,6 +61,8 @@ class _Pending:
 
     audit: list[tuple[Sequence[AuditEvent], float]] = field(default_factory=list)
     revocations: list[dict[str, Any]] = field(default_factory=list)
+    # The audit key this transaction chains with when it is the one that makes the server secret.
+    audit_key: bytes | None = None
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -208,6 +212,12 @@ class SqlBase:
             self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_limiter = anyio.CapacityLimiter(self.pool.writers)
         self._read_limiter = anyio.CapacityLimiter(self.pool.readers)
+        # Secrets at rest (`unlock`): the KEKs, the server secret, and the audit chain's key derived from it.
+        self._keks: KekProvider | None = None
+        self._server_secret: ServerSecret | None = None
+        self._audit_key: bytes | None = None
+        # A store that was not unlocked writes no audit record into a keyed chain (it would break it).
+        self._keyed_trail = False
 
     async def _write(self, fn: Callable[[Connection], T]) -> T:
         """Runs `fn` in one write transaction, whole, in a worker thread, and writes what it queued for the logs
@@ -289,13 +299,16 @@ class SqlBase:
             conn.execute(_INSERT_REVOCATION, rows)
             conn.execute(_MOVE_FEED_HEAD, {"head_seq": rows[-1]["seq"]})
         if pending.audit:
+            key = pending.audit_key or self._audit_key
+            if key is None and self._keyed_trail:
+                raise KekError("the store was not unlocked: it cannot extend the keyed audit chain")
             head = conn.execute(_AUDIT_HEAD).first()
             if head is None:
                 raise RuntimeError("the audit trail has no head row: run `sessionward db upgrade`")
             prev_seq, prev_hash = int(head[0]), str(head[1])
             records: list[AuditRecord] = []
             for events, at in pending.audit:
-                records += chain(prev_seq, prev_hash, at, events)
+                records += chain(prev_seq, prev_hash, at, events, key)
                 prev_seq, prev_hash = records[-1].seq, records[-1].hash
             conn.execute(
                 _INSERT_RECORD,

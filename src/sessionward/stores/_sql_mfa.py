@@ -8,6 +8,7 @@ while pending and unexpired.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import Connection, Update, delete, insert, select, update
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import MfaChallenge, RefreshToken, Session, TotpFactor
 from sessionward.stores import schema as t
+from sessionward.stores._sql_keyed import SqlKeyed
+from sessionward.stores._sql_secrets import totp_purpose
 from sessionward.stores._sql_sessions import SqlSessions, _active, _session_from_row
 
 _f, _rc, _ch, _s, _rt = t.mfa_factors, t.recovery_codes, t.mfa_challenges, t.sessions, t.refresh_tokens
@@ -28,10 +31,6 @@ def has_any_factor(conn: Connection, user_id: str) -> bool:
     wc = t.webauthn_credentials
     key = conn.execute(select(wc.c.credential_id).where(wc.c.user_id == user_id).limit(1)).first()
     return totp is not None or key is not None
-
-
-def _factor(row: Any) -> TotpFactor:
-    return TotpFactor(row.user_id, row.secret, row.pending_secret, int(row.last_step), row.confirmed_at)
 
 
 def _challenge(row: Any) -> MfaChallenge:
@@ -50,7 +49,7 @@ def _challenge(row: Any) -> MfaChallenge:
     )
 
 
-class SqlMfa(SqlSessions):
+class SqlMfa(SqlSessions, SqlKeyed):
     async def _accept_once(self, compare_and_set: Update, audit: Sequence[AuditEvent], at: float) -> bool:
         """Runs a compare-and-set UPDATE; True (and the audit written with it) only when it matched a row."""
 
@@ -83,10 +82,28 @@ class SqlMfa(SqlSessions):
         return self._end(conn, [(s, "mfa_changed", "user") for s in sessions if s.sid != keep_sid], at)
 
     # -- TOTP ----------------------------------------------------------------------------------------------
+    # The secrets are stored encrypted under the key-encryption key and handed out decrypted; a compare-and-set
+    # on one locks the row, decrypts it, and compares in constant time.
+
+    def _totp_secret(self, user_id: str, sealed: str | None) -> str | None:
+        return None if sealed is None else self._open_secret(sealed, totp_purpose(user_id)).decode("utf-8")
+
+    def _factor(self, row: Any) -> TotpFactor:
+        secret, pending = (self._totp_secret(row.user_id, v) for v in (row.secret, row.pending_secret))
+        return TotpFactor(row.user_id, secret, pending, int(row.last_step), row.confirmed_at)
+
+    def _stored_if(self, conn: Connection, user_id: str, column: str, secret: str) -> str | None:
+        """The stored (encrypted) value of `column` when it is `secret`, with the row locked; else None."""
+        row = conn.execute(select(_f.c[column]).where(_f.c.user_id == user_id).with_for_update()).first()
+        stored = row[0] if row else None
+        opened = self._totp_secret(user_id, stored)
+        if opened is None or not hmac.compare_digest(opened.encode("utf-8"), secret.encode("utf-8")):
+            return None
+        return str(stored)
 
     async def get_totp(self, user_id: str) -> TotpFactor | None:
         row = await self._read(lambda conn: conn.execute(select(_f).where(_f.c.user_id == user_id)).first())
-        return _factor(row) if row else None
+        return self._factor(row) if row else None
 
     async def set_pending_totp(self, user_id: str, secret: str, audit: Sequence[AuditEvent], at: float) -> None:
         """`secret` becomes the user's pending (unconfirmed) TOTP secret, in place of any earlier one; a confirmed
@@ -94,10 +111,11 @@ class SqlMfa(SqlSessions):
         (the later one's secret stays pending) instead of one of them failing on the primary key."""
 
         def run(conn: Connection) -> None:
+            sealed = self._seal_secret(conn, secret.encode("utf-8"), totp_purpose(user_id))
             upsert = (
                 self._insert(_f)
-                .values(user_id=user_id, pending_secret=secret, last_step=0, created_at=at)
-                .on_conflict_do_update(index_elements=[_f.c.user_id], set_={"pending_secret": secret})
+                .values(user_id=user_id, pending_secret=sealed, last_step=0, created_at=at)
+                .on_conflict_do_update(index_elements=[_f.c.user_id], set_={"pending_secret": sealed})
             )
             conn.execute(upsert)
             self._append(conn, audit, at)
@@ -121,10 +139,13 @@ class SqlMfa(SqlSessions):
         the pending secret changed."""
 
         def run(conn: Connection) -> list[Session] | None:
+            stored = self._stored_if(conn, user_id, "pending_secret", pending_secret)
+            if stored is None:
+                return None
             done = conn.execute(
                 update(_f)
-                .where(_f.c.user_id == user_id, _f.c.pending_secret == pending_secret)
-                .values(secret=pending_secret, pending_secret=None, last_step=step, confirmed_at=at)
+                .where(_f.c.user_id == user_id, _f.c.pending_secret == stored)
+                .values(secret=stored, pending_secret=None, last_step=step, confirmed_at=at)
             ).rowcount
             if not done:
                 return None
@@ -138,12 +159,21 @@ class SqlMfa(SqlSessions):
     async def use_totp_step(self, user_id: str, secret: str, step: int, audit: Sequence[AuditEvent], at: float) -> bool:
         """Accepts `step` of the factor `secret` only if it is newer than every step accepted before."""
 
-        accept = (
-            update(_f)
-            .where(_f.c.user_id == user_id, _f.c.secret == secret, _f.c.last_step < step)
-            .values(last_step=step)
-        )
-        return await self._accept_once(accept, audit, at)
+        def run(conn: Connection) -> bool:
+            stored = self._stored_if(conn, user_id, "secret", secret)
+            if stored is None:
+                return False
+            accept = (
+                update(_f)
+                .where(_f.c.user_id == user_id, _f.c.secret == stored, _f.c.last_step < step)
+                .values(last_step=step)
+            )
+            done = bool(conn.execute(accept).rowcount)
+            if done:
+                self._append(conn, audit, at)
+            return done
+
+        return await self._write(run)
 
     async def remove_totp(
         self, user_id: str, keep_sid: str | None, audit: Sequence[AuditEvent], at: float

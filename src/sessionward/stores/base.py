@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sessionward.core.audit import AuditEvent, AuditRecord
+from sessionward.core.audit import AuditEvent, AuditKeying, AuditRecord
 from sessionward.core.limits import Admission
 from sessionward.core.models import (
     MfaChallenge,
@@ -142,6 +142,10 @@ class AuditLog(Protocol):
     def audit_records(self) -> AsyncIterator[AuditRecord]: ...
 
     async def audit_head(self) -> tuple[int, str] | None: ...
+
+    def audit_keying(self) -> AuditKeying | None:
+        """The audit chain's key and the record it starts at (None: the store holds no server secret)."""
+        ...
 
 
 class MfaStore(Protocol):

@@ -44,7 +44,7 @@ signing_keys = Table(
     metadata,
     Column("kid", String(128), primary_key=True),
     Column("alg", String(16), nullable=False),
-    Column("private_pem", LargeBinary, nullable=False),
+    Column("private_pem", LargeBinary, nullable=False),  # encrypted under the KEK (migration 0008)
     Column("created_at", Double, nullable=False),
     Column("state", String(16), nullable=False),
     Column("verify_until", Double, nullable=True),
@@ -139,8 +139,9 @@ mfa_factors = Table(
     "mfa_factors",
     metadata,
     Column("user_id", String(64), ForeignKey("users.user_id"), primary_key=True),
-    Column("secret", String(64), nullable=True),
-    Column("pending_secret", String(64), nullable=True),
+    # Encrypted under the key-encryption key (crypto/kek.py, migration 0008): "swk1:<kek id>:<ciphertext>".
+    Column("secret", String(256), nullable=True),
+    Column("pending_secret", String(256), nullable=True),
     Column("last_step", Seq, nullable=False),
     Column("confirmed_at", Double, nullable=True),
     Column("created_at", Double, nullable=False),
@@ -202,4 +203,21 @@ webauthn_challenges = Table(
     Column("purpose", String(128), nullable=False),
     Column("expires_at", Double, nullable=False),
     Index("ix_webauthn_challenges_user", "user_id"),
+)
+
+# -- secrets at rest (migration 0008) -------------------------------------------------------------------------------
+
+# The server secret ("root"), encrypted under the key-encryption key with `keyed_from` bound to it: the audit
+# chain's HMAC key and the key of typed identifiers are derived from it, and the audit records from
+# `keyed_from` on are chained with that HMAC (those before it, written before the upgrade, with plain SHA-256).
+# `kek_id` names the KEK every secret of the database is encrypted under (a rotation changes it in the same
+# transaction as it re-encrypts them).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("kek_id", String(32), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("keyed_from", Seq, nullable=False),
+    Column("created_at", Double, nullable=False),
 )

@@ -5,7 +5,8 @@ several nodes.
 
 `url` is the configured database URL (postgresql:// and postgres:// use psycopg 3); `pool_size` is
 [storage] pool_size, the connections the store keeps and so its concurrent transactions. `initialize()` brings
-the schema to the newest migration.
+the schema to the newest migration; `unlock(keks, now)` opens the secrets at rest with the key-encryption key
+(signing keys and TOTP secrets are stored encrypted, and handed to callers decrypted).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sessionward.core.models import StoredKey, User
 from sessionward.errors import Conflict
 from sessionward.stores import schema as t
 from sessionward.stores._sql_base import DEFAULT_POOL_SIZE, PoolPlan, engine_url, sqlite_url
+from sessionward.stores._sql_secrets import key_purpose
 from sessionward.stores._sql_sessions import REVOCATION_PAGE
 from sessionward.stores._sql_webauthn import SqlWebAuthn
 
@@ -89,7 +91,17 @@ class SqlStore(SqlWebAuthn):
         rows = await self._read(
             lambda conn: conn.execute(select(t.signing_keys).order_by(t.signing_keys.c.created_at)).all()
         )
-        return [StoredKey(r.kid, r.alg, bytes(r.private_pem), r.created_at, r.state, r.verify_until) for r in rows]
+        return [
+            StoredKey(
+                r.kid,
+                r.alg,
+                self._open_secret(bytes(r.private_pem).decode("ascii", "replace"), key_purpose(r.kid)),
+                r.created_at,
+                r.state,
+                r.verify_until,
+            )
+            for r in rows
+        ]
 
     async def add_key(
         self, key: StoredKey, retire: Sequence[tuple[str, float]], audit: Sequence[AuditEvent], at: float
@@ -99,7 +111,7 @@ class SqlStore(SqlWebAuthn):
                 insert(t.signing_keys).values(
                     kid=key.kid,
                     alg=key.alg,
-                    private_pem=key.private_pem,
+                    private_pem=self._seal_secret(conn, key.private_pem, key_purpose(key.kid)).encode("ascii"),
                     created_at=key.created_at,
                     state=key.state,
                     verify_until=key.verify_until,
