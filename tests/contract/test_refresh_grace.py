@@ -115,6 +115,24 @@ async def test_a_plan_that_names_no_bound_forgets_nothing(store: SqlStore) -> No
     assert all([await store.get_refresh(h) is not None for h in chain])
 
 
+async def test_a_step_up_keeps_the_tokens_rotated_out_within_their_grace(store: SqlStore) -> None:
+    """A step-up rotates the refresh token too; a racing tab's retry of an earlier token must not become reuse."""
+    user = await a_user(store)
+    session, refresh = a_session(user, 1)
+    await store.create_session(session, refresh, [], T0)
+    chain = await rotate_chain(store, refresh.token_hash, session.sid, [T0 + 1, T0 + 2])
+    elevated = await store.elevate_session(session.sid, RefreshToken("stepped-up", session.sid, T0 + 3), [], T0 + 3)
+    assert elevated is not None
+    for generation, token_hash in enumerate(chain[:-1]):
+        kept = await store.get_refresh(token_hash)
+        assert kept is not None, f"generation {generation} was forgotten by the step-up"
+        assert kept.successor == f"successor-of-{chain[generation + 1]}".encode()
+    stepped_out = await store.get_refresh(chain[-1])
+    assert stepped_out is not None and stepped_out.state == "rotated"
+    current = await store.get_refresh("stepped-up")
+    assert current is not None and current.state == "current"
+
+
 # -- through the real services ------------------------------------------------------------------------------------
 
 
