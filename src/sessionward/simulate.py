@@ -2,11 +2,16 @@
 
     python -m sessionward.simulate [--sessions N] [--seed S] [--jobs J]
         [--access-token-ttl 5m] [--idle-timeout 30m] [--absolute-timeout 12h] [--refresh-grace 30s]
+        [--store model|sqlite|postgresql] [--database-url postgresql://...]
 
-The server side is the pure core (`decide_refresh`, `is_alive`/`expiry_reason`, `token_lifetimes`), never a copy,
-over `CasStore`: an in-memory store with the compare-and-set semantics of the real one. Each session runs on its
-own discrete-event clock (sessions share nothing), with its own `random.Random` derived from the seed, so a run is
-reproducible whatever --jobs is. The clients are in `sessionward._sim_clients`.
+With `--store model` (the default) the server side is the pure core (`decide_refresh`, `is_alive`/`expiry_reason`,
+`token_lifetimes`), never a copy, over `CasStore`: an in-memory store with the compare-and-set semantics of the real
+one, which never forgets a row. Each session runs on its own discrete-event clock (sessions share nothing), with its
+own `random.Random` derived from the seed, so a run is reproducible whatever --jobs is. The clients are in
+`sessionward._sim_clients`.
+
+With `--store sqlite|postgresql` the same clients talk to the real services over a real store, all sessions on one
+clock (`sessionward._sim_real`); slower: use a few hundred sessions (--jobs does not apply).
 
 The oracle. A session *should be alive* at t when nobody ended it before t (a logout, or a reuse detection the
 attacker caused), t < created_at + absolute_timeout, and t < last server-observed activity + idle_timeout, where
@@ -46,19 +51,28 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields, replace
 
 from sessionward import _sim_clients as clients
-from sessionward._sim_clients import CasStore, Grant, Outcome
+from sessionward._sim_clients import CasStore, Grant, Outcome, SimStore
 from sessionward.config import PolicySettings
 from sessionward.core.refresh import Reject, Rotate
 from sessionward.core.session import is_alive
 from sessionward.durations import parse_duration
 from sessionward.errors import ConfigError
 
-__all__ = ["CasStore", "Faults", "Grant", "Outcome", "SimulationReport", "main", "run_simulation"]
+__all__ = [
+    "CasStore",
+    "Faults",
+    "Grant",
+    "Outcome",
+    "SimulationReport",
+    "main",
+    "run_real_simulation",
+    "run_simulation",
+]
 
 ATTACKED_EVERY = 100  # one session in a hundred has its refresh token stolen
 
@@ -120,15 +134,22 @@ _OPEN, _AWAY, _FIRE, _SERVER, _RESPONSE, _API, _LOGOUT, _STEAL, _ATTACK = range(
 _Event = tuple[float, int, int, int, int, str, Grant | None, int]
 
 
-def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], faults: Faults) -> None:
-    """One session from login to the end of the user's day (or of the session), counting into `t`."""
+def _session(
+    index: int, seed: int, policy: PolicySettings, t: dict[str, int], faults: Faults, server: SimStore | None = None
+) -> Iterator[float]:
+    """One session from login to the end of the user's day (or of the session), counting into `t`.
+
+    A generator: before each event it yields the event's time, and goes on when resumed, so a driver can run many
+    sessions over one store on one clock (`_sim_real`); alone (`_run_share`) it simply runs to its end. `server` is
+    the store the clients talk to: by default a `CasStore` of the session's own."""
     rng = random.Random(f"{seed}/{index}")  # noqa: S311 - a reproducible simulation, not a secret
     uniform, rand = rng.uniform, rng.random
     prof = clients.make_profile(rng, policy.idle_timeout)
-    store = CasStore(policy)
-    sid = f"s{index}"
+    store: SimStore = CasStore(policy) if server is None else server
     created = prof.periods[0][0]
-    grant = store.login(sid, f"u{index}", created)
+    yield created
+    grant = store.login(f"s{index}", f"u{index}", created)
+    sid = grant.sid
     storage = grant  # the browser's shared storage (localStorage / cookies): the latest pair
     absolute, idle, grace = policy.absolute_timeout, policy.idle_timeout, policy.refresh_grace
     last_active, ended_at = created, math.inf  # the oracle: server-observed activity, an end by someone
@@ -149,6 +170,7 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
     if index % ATTACKED_EVERY == ATTACKED_EVERY // 2:
         push(created + uniform(0.0, min(6 * 3600.0, prof.periods[-1][1] - created)), _STEAL)
     while heap:
+        yield heap[0][0]
         now, _, kind, tab, p, tok, g, n = heapq.heappop(heap)
         alive = now < ended_at and now < created + absolute and now < last_active + idle
         if kind == _SERVER:
@@ -199,7 +221,7 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
             if kind == _API:
                 t["api_calls"] += 1
                 push(now + max(1.0, rng.expovariate(1.0 / clients.MEAN_API_INTERVAL)), _API, 0, p)
-                if store.access_ok(storage.sid, storage.access_exp, now):
+                if store.accepts(storage, now):
                     if not alive:
                         flags.add("outlived_policy")
                     continue
@@ -241,6 +263,7 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
             token, session = store.snapshot(tok)
             if token is None or session is None:
                 raise AssertionError("the attacker copied a token the store never issued")
+            # A token the store forgot (its grace passed) comes back as rotated at -inf: replayed at once.
             rotated_at = token.rotated_at if token.rotated_at is not None else now
             fresh = token.state == "current" or now - rotated_at <= grace
             if fresh and is_alive(session, policy, now):  # the attacker waits until the replay is reuse
@@ -266,9 +289,33 @@ def _run_share(
     tally = {f.name: 0 for f in fields(SimulationReport) if f.name != "wall_time"}
     indices = range(share, sessions, jobs)
     for index in indices:
-        _session(index, seed, policy, tally, faults)
+        for _ in _session(index, seed, policy, tally, faults):
+            pass
     tally["sessions"] = len(indices)
     return SimulationReport(**tally)
+
+
+def run_real_simulation(
+    sessions: int,
+    seed: int,
+    policy: PolicySettings,
+    store: str,
+    database_url: str = "",
+    faults: Faults = Faults(),
+    first: int = 0,
+) -> SimulationReport:
+    """`run_simulation` over the real services and store (`store`: "sqlite" or "postgresql"): the same sessions,
+    drawn from the same seed, so the figures compare with the model's. `first`: the index of the first session
+    (a short run can start just before an attacked one)."""
+    from sessionward._sim_real import real_store, run_merged
+
+    started = time.perf_counter()
+    tally = {f.name: 0 for f in fields(SimulationReport) if f.name != "wall_time"}
+    with real_store(store, policy, database_url) as (server, _):
+        indices = range(first, first + sessions)
+        run_merged(_session(index, seed, policy, tally, faults, server) for index in indices)
+    tally["sessions"] = sessions
+    return SimulationReport(**tally, wall_time=time.perf_counter() - started)
 
 
 def run_simulation(
@@ -286,8 +333,9 @@ def run_simulation(
     return replace(report, wall_time=time.perf_counter() - started)
 
 
-def format_report(r: SimulationReport, policy: PolicySettings) -> str:
+def format_report(r: SimulationReport, policy: PolicySettings, store: str = "model") -> str:
     rows = [
+        ("store", store),
         (
             "policy",
             f"ttl {policy.access_token_ttl:g}s, idle {policy.idle_timeout:g}s, "
@@ -327,6 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar="DURATION", help='e.g. "5m", "30s"')
     parser.add_argument("--close-mid-refresh", action="store_true", help="users may close tabs during a refresh")
     parser.add_argument("--last-write-wins", action="store_true", help="tabs store every pair they receive")
+    parser.add_argument(
+        "--store",
+        choices=("model", "sqlite", "postgresql"),
+        default="model",
+        help="the model store (default), or the real services over a real store",
+    )
+    parser.add_argument("--database-url", default="", help="with --store postgresql: the database to work in")
     args = parser.parse_args(argv)
     base = PolicySettings("default")
 
@@ -349,9 +404,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sessions < 1:
         print("error: --sessions must be at least 1", file=sys.stderr)
         return 2
+    if args.store == "postgresql" and not args.database_url:
+        print("error: --store postgresql needs --database-url", file=sys.stderr)
+        return 2
     faults = Faults(close_mid_refresh=args.close_mid_refresh, last_write_wins=args.last_write_wins)
-    report = run_simulation(args.sessions, args.seed, policy, jobs=args.jobs, faults=faults)
-    print(format_report(report, policy))
+    if args.store == "model":
+        report = run_simulation(args.sessions, args.seed, policy, jobs=args.jobs, faults=faults)
+    else:
+        report = run_real_simulation(args.sessions, args.seed, policy, args.store, args.database_url, faults)
+    print(format_report(report, policy, args.store))
     return 0 if report.ok else 1
 
 
