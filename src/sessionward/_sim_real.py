@@ -56,11 +56,30 @@ def _exp_of(access_token: str) -> int:
 
 
 class RealStore:
-    """`SimStore` over the real services: times in and out are the simulation's seconds."""
+    """`SimStore` over the real services: times in and out are the simulation's seconds.
 
-    def __init__(self, portal: BlockingPortal, services: Services, clock: FakeClock, run: str) -> None:
-        self._portal, self._svc, self._clock, self._run = portal, services, clock, run
+    With several nodes (Services over one database), requests go to them in turn, as through a load balancer
+    without affinity: tabs of one session meet on different nodes. A node learns of sessions ended elsewhere from
+    the store's feed before its next request (a server polls it every 50 ms; simulated requests are further apart)."""
+
+    def __init__(self, portal: BlockingPortal, nodes: list[Services], clock: FakeClock, run: str) -> None:
+        self._portal, self._nodes, self._clock, self._run = portal, nodes, clock, run
+        self._svc = nodes[0]
+        self._turn = 0
+        self._stale: set[int] = set()  # nodes that have not yet polled the feed since a session ended
         self._sid_of: dict[str, str] = {}  # every refresh token handed out -> its session
+
+    def _next_node(self) -> None:
+        index = self._turn % len(self._nodes)
+        self._turn += 1
+        self._svc = self._nodes[index]
+        if index in self._stale:
+            self._stale.discard(index)
+            self._portal.call(self._svc.sync_revocations)
+
+    def _something_ended(self) -> None:
+        current = self._nodes.index(self._svc)
+        self._stale = {i for i in range(len(self._nodes)) if i != current}
 
     def _call(self, now: float, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         self._clock.set(ORIGIN + now)
@@ -82,9 +101,11 @@ class RealStore:
         return self._grant(issued)
 
     def refresh(self, refresh: str, now: float) -> Outcome:
+        self._next_node()
         try:
             issued = self._call(now, self._svc.sessions.refresh, refresh)
         except InvalidGrant:
+            self._something_ended()
             sid = self._sid_of.get(refresh)
             session = self._call(now, self._svc.store.get_session, sid) if sid else None
             reuse = (
@@ -98,11 +119,16 @@ class RealStore:
         return Outcome(ReplaySuccessor() if seen else Rotate(), self._grant(issued))
 
     def end(self, sid: str, now: float, reason: EndReason) -> bool:
-        return bool(self._call(now, self._svc.sessions.end_by_sid, sid, reason, "user"))
+        self._next_node()
+        ended = bool(self._call(now, self._svc.sessions.end_by_sid, sid, reason, "user"))
+        if ended:
+            self._something_ended()
+        return ended
 
     def accepts(self, grant: Grant, now: float) -> bool:
         # Synchronous and in memory (the hot path has no store round trip): called here, while the services' loop
         # waits for the next portal call, it saves a thread hop per API call.
+        self._next_node()
         self._clock.set(ORIGIN + now)
         try:
             self._svc.tokens.verify(grant.access, ORIGIN + now)
@@ -186,9 +212,14 @@ def settings_env(policy: PolicySettings, database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def real_store(backend: str, policy: PolicySettings, database_url: str = "") -> Iterator[tuple[RealStore, Services]]:
+def real_store(
+    backend: str, policy: PolicySettings, database_url: str = "", nodes: int = 1
+) -> Iterator[tuple[RealStore, list[Services]]]:
     """The real services on `backend` ("sqlite": a temporary data dir; "postgresql": a fresh schema in the
-    database at `database_url`), with the clock at the simulation's second 0."""
+    database at `database_url`), `nodes` of them over the one database, with the clock at the simulation's
+    second 0."""
+    if nodes < 1:
+        raise ValueError("at least one node")
     with ExitStack() as stack:
         data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="sessionward-simulate-"))
         if backend == "postgresql":
@@ -202,7 +233,10 @@ def real_store(backend: str, policy: PolicySettings, database_url: str = "") -> 
         portal = stack.enter_context(start_blocking_portal())
         clock = FakeClock(ORIGIN)
         settings = load_settings(None, settings_env(policy, url), data_dir=data_dir)
-        services = portal.call(open_services, settings, clock)
-        stack.callback(portal.call, services.close)
-        portal.call(services.keyring.ensure_keys, clock.now())
-        yield RealStore(portal, services, clock, uuid.uuid4().hex[:8]), services
+        opened: list[Services] = []
+        for _ in range(nodes):  # one after the other: each finds the keys the first one made
+            services = portal.call(open_services, settings, clock)
+            stack.callback(portal.call, services.close)
+            portal.call(services.keyring.ensure_keys, clock.now())
+            opened.append(services)
+        yield RealStore(portal, opened, clock, uuid.uuid4().hex[:8]), opened

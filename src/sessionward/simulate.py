@@ -57,6 +57,7 @@ from dataclasses import dataclass, fields, replace
 
 from sessionward import _sim_clients as clients
 from sessionward._sim_clients import CasStore, Grant, Outcome, SimStore
+from sessionward._sim_report import SimulationReport, format_report
 from sessionward.config import PolicySettings
 from sessionward.core.refresh import Reject, Rotate
 from sessionward.core.session import is_alive
@@ -75,45 +76,6 @@ __all__ = [
 ]
 
 ATTACKED_EVERY = 100  # one session in a hundred has its refresh token stolen
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationReport:
-    sessions: int = 0
-    refreshes: int = 0
-    rotations: int = 0
-    lost_responses_retried: int = 0
-    replays_of_retries: int = 0
-    races_within_grace: int = 0
-    api_calls: int = 0
-    api_calls_with_expired_access: int = 0
-    ended_early: int = 0
-    outlived_policy: int = 0
-    false_alarm_reuse: int = 0
-    attacker_replays_attempted: int = 0
-    attacker_replays_refused: int = 0
-    attacker_reuse_detections: int = 0
-    legitimate_idle_endings: int = 0
-    legitimate_absolute_endings: int = 0
-    logouts: int = 0
-    cas_conflicts: int = 0
-    wall_time: float = 0.0
-
-    @property
-    def ended_early_percent(self) -> float:
-        return 100.0 * self.ended_early / self.sessions if self.sessions else 0.0
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.ended_early == 0
-            and self.outlived_policy == 0
-            and self.false_alarm_reuse == 0
-            and self.attacker_replays_refused == self.attacker_replays_attempted
-        )
-
-    def __add__(self, other: SimulationReport) -> SimulationReport:
-        return SimulationReport(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,15 +265,17 @@ def run_real_simulation(
     database_url: str = "",
     faults: Faults = Faults(),
     first: int = 0,
+    nodes: int = 1,
 ) -> SimulationReport:
     """`run_simulation` over the real services and store (`store`: "sqlite" or "postgresql"): the same sessions,
     drawn from the same seed, so the figures compare with the model's. `first`: the index of the first session
-    (a short run can start just before an attacked one)."""
+    (a short run can start just before an attacked one). `nodes`: service nodes over the one store, taking the
+    requests in turn (tabs of one session on different nodes)."""
     from sessionward._sim_real import real_store, run_merged
 
     started = time.perf_counter()
     tally = {f.name: 0 for f in fields(SimulationReport) if f.name != "wall_time"}
-    with real_store(store, policy, database_url) as (server, _):
+    with real_store(store, policy, database_url, nodes) as (server, _):
         indices = range(first, first + sessions)
         run_merged(_session(index, seed, policy, tally, faults, server) for index in indices)
     tally["sessions"] = sessions
@@ -331,34 +295,6 @@ def run_simulation(
             parts = pool.map(_run_share, n, *([x] * jobs for x in (jobs, sessions, seed, policy, faults)))
             report = sum(parts, SimulationReport())
     return replace(report, wall_time=time.perf_counter() - started)
-
-
-def format_report(r: SimulationReport, policy: PolicySettings, store: str = "model") -> str:
-    rows = [
-        ("store", store),
-        (
-            "policy",
-            f"ttl {policy.access_token_ttl:g}s, idle {policy.idle_timeout:g}s, "
-            f"absolute {policy.absolute_timeout:g}s, grace {policy.refresh_grace:g}s",
-        ),
-        ("sessions", f"{r.sessions}"),
-        ("refreshes (rotations)", f"{r.refreshes} ({r.rotations})"),
-        ("lost responses retried", f"{r.lost_responses_retried} ({r.replays_of_retries} answered by replay)"),
-        ("races within grace", f"{r.races_within_grace}"),
-        ("api calls (with an expired access token)", f"{r.api_calls} ({r.api_calls_with_expired_access})"),
-        ("sessions ended early", f"{r.ended_early} ({r.ended_early_percent:.3f}%)"),
-        ("sessions that outlived policy", f"{r.outlived_policy}"),
-        ("false-alarm reuse detections", f"{r.false_alarm_reuse}"),
-        ("attacker replays refused / attempted", f"{r.attacker_replays_refused} / {r.attacker_replays_attempted}"),
-        ("attacks detected as reuse", f"{r.attacker_reuse_detections}"),
-        ("legitimate-idle endings", f"{r.legitimate_idle_endings}"),
-        ("legitimate-absolute endings", f"{r.legitimate_absolute_endings}"),
-        ("logouts", f"{r.logouts}"),
-        ("wall time", f"{r.wall_time:.1f}s"),
-        ("verdict", "PASS" if r.ok else "FAIL"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -382,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the model store (default), or the real services over a real store",
     )
     parser.add_argument("--database-url", default="", help="with --store postgresql: the database to work in")
+    parser.add_argument("--nodes", type=int, default=1, help="with a real store: service nodes taking turns")
     args = parser.parse_args(argv)
     base = PolicySettings("default")
 
@@ -401,8 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.sessions < 1:
-        print("error: --sessions must be at least 1", file=sys.stderr)
+    if args.sessions < 1 or args.nodes < 1:
+        print("error: --sessions and --nodes must be at least 1", file=sys.stderr)
         return 2
     if args.store == "postgresql" and not args.database_url:
         print("error: --store postgresql needs --database-url", file=sys.stderr)
@@ -411,8 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.store == "model":
         report = run_simulation(args.sessions, args.seed, policy, jobs=args.jobs, faults=faults)
     else:
-        report = run_real_simulation(args.sessions, args.seed, policy, args.store, args.database_url, faults)
-    print(format_report(report, policy, args.store))
+        real = (args.store, args.database_url, faults)
+        report = run_real_simulation(args.sessions, args.seed, policy, *real, nodes=args.nodes)
+    store = args.store if args.store == "model" or args.nodes == 1 else f"{args.store}, {args.nodes} nodes"
+    print(format_report(report, policy, store))
     return 0 if report.ok else 1
 
 

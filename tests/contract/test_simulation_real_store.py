@@ -15,11 +15,12 @@ from sessionward.simulate import ATTACKED_EVERY, main, run_real_simulation
 from tests.contract.conftest import BACKENDS, DATABASE_URL
 
 # Small enough for seconds, racy enough to matter. Before the fix (the store forgot every token but the one just
-# rotated out), seed 1 ended 5 of the first 50 sessions early on SQLite and 2 of the first 20 on PostgreSQL.
+# rotated out), seed 1 ended 5 of these 60 sessions early on SQLite (one node) and 2 of these 20 on PostgreSQL
+# (two nodes taking the requests in turn: tabs of one session on different nodes).
 POLICY = PolicySettings("default", absolute_timeout=3600.0)
 SEED = 1
-# (sessions, index of the first): on SQLite through session 50, the first whose refresh token is stolen.
-RUNS = {"sqlite": (60, 0), "postgresql": (20, 0)}
+# (sessions, index of the first, nodes): on SQLite through session 50, the first whose refresh token is stolen.
+RUNS = {"sqlite": (60, 0, 1), "postgresql": (20, 0, 2)}
 
 
 @pytest.mark.slow
@@ -29,8 +30,8 @@ def test_a_day_of_racing_tabs_over_the_real_store_ends_no_session_early(
 ) -> None:
     if backend == "postgresql":
         request.getfixturevalue("postgresql_admin")  # reachable, or a visible skip (a failure in CI)
-    sessions, first = RUNS[backend]
-    r = run_real_simulation(sessions, SEED, POLICY, backend, DATABASE_URL, first=first)
+    sessions, first, nodes = RUNS[backend]
+    r = run_real_simulation(sessions, SEED, POLICY, backend, DATABASE_URL, first=first, nodes=nodes)
     assert r.sessions == sessions
     assert r.ended_early == 0, f"{r.ended_early} of {r.sessions} sessions ended early"
     assert r.false_alarm_reuse == 0
@@ -58,3 +59,8 @@ def test_the_command_runs_over_a_real_store(capsys: pytest.CaptureFixture[str]) 
 def test_the_command_asks_for_a_database_for_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--sessions", "3", "--store", "postgresql"]) == 2
     assert "--database-url" in capsys.readouterr().err
+
+
+def test_the_command_refuses_no_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--sessions", "3", "--store", "sqlite", "--nodes", "0"]) == 2
+    assert "--nodes" in capsys.readouterr().err
