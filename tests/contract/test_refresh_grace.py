@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from sessionward.clock import FakeClock
@@ -136,9 +137,8 @@ async def test_a_step_up_keeps_the_tokens_rotated_out_within_their_grace(store: 
 # -- through the real services ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def services(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Services, FakeClock]]:
-    env = {
+def services_env(database_url: str) -> dict[str, str]:
+    return {
         "SESSIONWARD_STORAGE__DATABASE_URL": database_url,
         "SESSIONWARD_PASSWORDS__TIME_COST": "1",
         "SESSIONWARD_PASSWORDS__MEMORY_COST": "1024",
@@ -149,8 +149,12 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Ser
         "SESSIONWARD_POLICIES__DEFAULT__REFRESH_GRACE": f"{GRACE:g}s",
         "SESSIONWARD_TOKENS__LEEWAY": f"{LEEWAY:g}s",
     }
+
+
+@pytest.fixture
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Services, FakeClock]]:
     clock = FakeClock(T0)
-    svc = await open_services(load_settings(None, env, data_dir=str(tmp_path)), clock)
+    svc = await open_services(load_settings(None, services_env(database_url), data_dir=str(tmp_path)), clock)
     await svc.keyring.ensure_keys(clock.now())
     await svc.auth.create_user("alice", PASSWORD, False, "test")
     yield svc, clock
@@ -249,3 +253,40 @@ async def test_a_busy_session_stores_only_the_tokens_within_their_grace(services
     assert kept == chain[-9:]
     stored: list[Session] = await svc.store.list_sessions(issued.session.user_id)
     assert [s.sid for s in stored] == [issued.session.sid]
+
+
+async def test_every_generation_presented_at_once_on_two_nodes_gets_its_own_pair(
+    services: tuple[Services, FakeClock], tmp_path: Path, database_url: str
+) -> None:
+    """Tabs on two nodes present the current token and three rotated-out ones, each twice, all at once: the
+    rotated ones get their first answers, the current one rotates once (both presentations get that pair), and the
+    rotation's forgetting never takes a token still within its grace."""
+    a, clock = services
+    b = await open_services(load_settings(None, services_env(database_url), data_dir=str(tmp_path)), clock)
+    try:
+        issued = await sign_in(a)
+        chain, answers = [issued.refresh_token], []
+        for _ in range(3):
+            clock.advance(2)
+            answer = await a.sessions.refresh(chain[-1])
+            answers.append(pair(answer))
+            chain.append(answer.refresh_token)
+        clock.advance(2)
+        got: dict[tuple[int, int], tuple[str, str]] = {}
+
+        async def present(generation: int, copy: int) -> None:
+            node = a if copy % 2 == 0 else b
+            got[generation, copy] = pair(await node.sessions.refresh(chain[generation]))
+
+        async with anyio.create_task_group() as tg:
+            for copy in range(2):
+                for generation in range(4):
+                    tg.start_soon(present, generation, copy)
+        for generation in range(3):
+            assert got[generation, 0] == got[generation, 1] == answers[generation]
+        assert got[3, 0] == got[3, 1]
+        assert got[3, 0][1] not in chain
+        session = await a.store.get_session(issued.session.sid)
+        assert session is not None and session.state == "active"
+    finally:
+        await b.close()
