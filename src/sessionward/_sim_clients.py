@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, replace
-from typing import Final
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
 
 from sessionward.config import PolicySettings
 from sessionward.core.models import RefreshToken, Session
@@ -27,6 +27,7 @@ class Grant:
     refresh: str
     access_exp: int
     expires_in: int
+    access: str = field(default="", repr=False)  # the access token itself (real stores; the model needs none)
 
 
 @dataclass(slots=True)
@@ -47,6 +48,25 @@ class Outcome:
     decision: RefreshDecision
     grant: Grant | None = None
     cas_lost: bool = False
+
+
+class SimStore(Protocol):
+    """What the simulated clients talk to: the model below, or the real services over a real store (`_sim_real`).
+    Times are the simulation's seconds."""
+
+    def login(self, sid: str, user_id: str, now: float) -> Grant: ...
+
+    def refresh(self, refresh: str, now: float) -> Outcome: ...
+
+    def end(self, sid: str, now: float, reason: EndReason) -> bool: ...
+
+    def accepts(self, grant: Grant, now: float) -> bool:
+        """Whether the server accepts the grant's access token at `now`."""
+        ...
+
+    def snapshot(self, refresh: str) -> tuple[RefreshToken | None, Session | None]:
+        """The token as stored and its session (the attacker's look at the database)."""
+        ...
 
 
 class CasStore:
@@ -120,6 +140,9 @@ class CasStore:
             return False
         self.sessions[sid] = replace(session, state="ended", ended_at=now, end_reason=reason)
         return True
+
+    def accepts(self, grant: Grant, now: float) -> bool:
+        return self.access_ok(grant.sid, grant.access_exp, now)
 
     def access_ok(self, sid: str, exp: int, now: float) -> bool:
         """An access token of `sid` expiring at `exp`, used at `now`: its exp and its session's liveness."""

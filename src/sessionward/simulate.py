@@ -2,11 +2,16 @@
 
     python -m sessionward.simulate [--sessions N] [--seed S] [--jobs J]
         [--access-token-ttl 5m] [--idle-timeout 30m] [--absolute-timeout 12h] [--refresh-grace 30s]
+        [--store model|sqlite|postgresql] [--database-url postgresql://...]
 
-The server side is the pure core (`decide_refresh`, `is_alive`/`expiry_reason`, `token_lifetimes`), never a copy,
-over `CasStore`: an in-memory store with the compare-and-set semantics of the real one. Each session runs on its
-own discrete-event clock (sessions share nothing), with its own `random.Random` derived from the seed, so a run is
-reproducible whatever --jobs is. The clients are in `sessionward._sim_clients`.
+With `--store model` (the default) the server side is the pure core (`decide_refresh`, `is_alive`/`expiry_reason`,
+`token_lifetimes`), never a copy, over `CasStore`: an in-memory store with the compare-and-set semantics of the real
+one, which never forgets a row. Each session runs on its own discrete-event clock (sessions share nothing), with its
+own `random.Random` derived from the seed, so a run is reproducible whatever --jobs is. The clients are in
+`sessionward._sim_clients`.
+
+With `--store sqlite|postgresql` the same clients talk to the real services over a real store, all sessions on one
+clock (`sessionward._sim_real`); slower: use a few hundred sessions (--jobs does not apply).
 
 The oracle. A session *should be alive* at t when nobody ended it before t (a logout, or a reuse detection the
 attacker caused), t < created_at + absolute_timeout, and t < last server-observed activity + idle_timeout, where
@@ -46,60 +51,31 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields, replace
 
 from sessionward import _sim_clients as clients
-from sessionward._sim_clients import CasStore, Grant, Outcome
+from sessionward._sim_clients import CasStore, Grant, Outcome, SimStore
+from sessionward._sim_report import SimulationReport, format_report
 from sessionward.config import PolicySettings
 from sessionward.core.refresh import Reject, Rotate
 from sessionward.core.session import is_alive
 from sessionward.durations import parse_duration
 from sessionward.errors import ConfigError
 
-__all__ = ["CasStore", "Faults", "Grant", "Outcome", "SimulationReport", "main", "run_simulation"]
+__all__ = [
+    "CasStore",
+    "Faults",
+    "Grant",
+    "Outcome",
+    "SimulationReport",
+    "main",
+    "run_real_simulation",
+    "run_simulation",
+]
 
 ATTACKED_EVERY = 100  # one session in a hundred has its refresh token stolen
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationReport:
-    sessions: int = 0
-    refreshes: int = 0
-    rotations: int = 0
-    lost_responses_retried: int = 0
-    replays_of_retries: int = 0
-    races_within_grace: int = 0
-    api_calls: int = 0
-    api_calls_with_expired_access: int = 0
-    ended_early: int = 0
-    outlived_policy: int = 0
-    false_alarm_reuse: int = 0
-    attacker_replays_attempted: int = 0
-    attacker_replays_refused: int = 0
-    attacker_reuse_detections: int = 0
-    legitimate_idle_endings: int = 0
-    legitimate_absolute_endings: int = 0
-    logouts: int = 0
-    cas_conflicts: int = 0
-    wall_time: float = 0.0
-
-    @property
-    def ended_early_percent(self) -> float:
-        return 100.0 * self.ended_early / self.sessions if self.sessions else 0.0
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.ended_early == 0
-            and self.outlived_policy == 0
-            and self.false_alarm_reuse == 0
-            and self.attacker_replays_refused == self.attacker_replays_attempted
-        )
-
-    def __add__(self, other: SimulationReport) -> SimulationReport:
-        return SimulationReport(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +96,22 @@ _OPEN, _AWAY, _FIRE, _SERVER, _RESPONSE, _API, _LOGOUT, _STEAL, _ATTACK = range(
 _Event = tuple[float, int, int, int, int, str, Grant | None, int]
 
 
-def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], faults: Faults) -> None:
-    """One session from login to the end of the user's day (or of the session), counting into `t`."""
+def _session(
+    index: int, seed: int, policy: PolicySettings, t: dict[str, int], faults: Faults, server: SimStore | None = None
+) -> Iterator[float]:
+    """One session from login to the end of the user's day (or of the session), counting into `t`.
+
+    A generator: before each event it yields the event's time, and goes on when resumed, so a driver can run many
+    sessions over one store on one clock (`_sim_real`); alone (`_run_share`) it simply runs to its end. `server` is
+    the store the clients talk to: by default a `CasStore` of the session's own."""
     rng = random.Random(f"{seed}/{index}")  # noqa: S311 - a reproducible simulation, not a secret
     uniform, rand = rng.uniform, rng.random
     prof = clients.make_profile(rng, policy.idle_timeout)
-    store = CasStore(policy)
-    sid = f"s{index}"
+    store: SimStore = CasStore(policy) if server is None else server
     created = prof.periods[0][0]
-    grant = store.login(sid, f"u{index}", created)
+    yield created
+    grant = store.login(f"s{index}", f"u{index}", created)
+    sid = grant.sid
     storage = grant  # the browser's shared storage (localStorage / cookies): the latest pair
     absolute, idle, grace = policy.absolute_timeout, policy.idle_timeout, policy.refresh_grace
     last_active, ended_at = created, math.inf  # the oracle: server-observed activity, an end by someone
@@ -149,6 +132,7 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
     if index % ATTACKED_EVERY == ATTACKED_EVERY // 2:
         push(created + uniform(0.0, min(6 * 3600.0, prof.periods[-1][1] - created)), _STEAL)
     while heap:
+        yield heap[0][0]
         now, _, kind, tab, p, tok, g, n = heapq.heappop(heap)
         alive = now < ended_at and now < created + absolute and now < last_active + idle
         if kind == _SERVER:
@@ -199,7 +183,7 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
             if kind == _API:
                 t["api_calls"] += 1
                 push(now + max(1.0, rng.expovariate(1.0 / clients.MEAN_API_INTERVAL)), _API, 0, p)
-                if store.access_ok(storage.sid, storage.access_exp, now):
+                if store.accepts(storage, now):
                     if not alive:
                         flags.add("outlived_policy")
                     continue
@@ -241,6 +225,7 @@ def _session(index: int, seed: int, policy: PolicySettings, t: dict[str, int], f
             token, session = store.snapshot(tok)
             if token is None or session is None:
                 raise AssertionError("the attacker copied a token the store never issued")
+            # A token the store forgot (its grace passed) comes back as rotated at -inf: replayed at once.
             rotated_at = token.rotated_at if token.rotated_at is not None else now
             fresh = token.state == "current" or now - rotated_at <= grace
             if fresh and is_alive(session, policy, now):  # the attacker waits until the replay is reuse
@@ -266,9 +251,35 @@ def _run_share(
     tally = {f.name: 0 for f in fields(SimulationReport) if f.name != "wall_time"}
     indices = range(share, sessions, jobs)
     for index in indices:
-        _session(index, seed, policy, tally, faults)
+        for _ in _session(index, seed, policy, tally, faults):
+            pass
     tally["sessions"] = len(indices)
     return SimulationReport(**tally)
+
+
+def run_real_simulation(
+    sessions: int,
+    seed: int,
+    policy: PolicySettings,
+    store: str,
+    database_url: str = "",
+    faults: Faults = Faults(),
+    first: int = 0,
+    nodes: int = 1,
+) -> SimulationReport:
+    """`run_simulation` over the real services and store (`store`: "sqlite" or "postgresql"): the same sessions,
+    drawn from the same seed, so the figures compare with the model's. `first`: the index of the first session
+    (a short run can start just before an attacked one). `nodes`: service nodes over the one store, taking the
+    requests in turn (tabs of one session on different nodes)."""
+    from sessionward._sim_real import real_store, run_merged
+
+    started = time.perf_counter()
+    tally = {f.name: 0 for f in fields(SimulationReport) if f.name != "wall_time"}
+    with real_store(store, policy, database_url, nodes) as (server, _):
+        indices = range(first, first + sessions)
+        run_merged(_session(index, seed, policy, tally, faults, server) for index in indices)
+    tally["sessions"] = sessions
+    return SimulationReport(**tally, wall_time=time.perf_counter() - started)
 
 
 def run_simulation(
@@ -286,33 +297,6 @@ def run_simulation(
     return replace(report, wall_time=time.perf_counter() - started)
 
 
-def format_report(r: SimulationReport, policy: PolicySettings) -> str:
-    rows = [
-        (
-            "policy",
-            f"ttl {policy.access_token_ttl:g}s, idle {policy.idle_timeout:g}s, "
-            f"absolute {policy.absolute_timeout:g}s, grace {policy.refresh_grace:g}s",
-        ),
-        ("sessions", f"{r.sessions}"),
-        ("refreshes (rotations)", f"{r.refreshes} ({r.rotations})"),
-        ("lost responses retried", f"{r.lost_responses_retried} ({r.replays_of_retries} answered by replay)"),
-        ("races within grace", f"{r.races_within_grace}"),
-        ("api calls (with an expired access token)", f"{r.api_calls} ({r.api_calls_with_expired_access})"),
-        ("sessions ended early", f"{r.ended_early} ({r.ended_early_percent:.3f}%)"),
-        ("sessions that outlived policy", f"{r.outlived_policy}"),
-        ("false-alarm reuse detections", f"{r.false_alarm_reuse}"),
-        ("attacker replays refused / attempted", f"{r.attacker_replays_refused} / {r.attacker_replays_attempted}"),
-        ("attacks detected as reuse", f"{r.attacker_reuse_detections}"),
-        ("legitimate-idle endings", f"{r.legitimate_idle_endings}"),
-        ("legitimate-absolute endings", f"{r.legitimate_absolute_endings}"),
-        ("logouts", f"{r.logouts}"),
-        ("wall time", f"{r.wall_time:.1f}s"),
-        ("verdict", "PASS" if r.ok else "FAIL"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sessionward.simulate", description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=10_000)
@@ -327,6 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar="DURATION", help='e.g. "5m", "30s"')
     parser.add_argument("--close-mid-refresh", action="store_true", help="users may close tabs during a refresh")
     parser.add_argument("--last-write-wins", action="store_true", help="tabs store every pair they receive")
+    parser.add_argument(
+        "--store",
+        choices=("model", "sqlite", "postgresql"),
+        default="model",
+        help="the model store (default), or the real services over a real store",
+    )
+    parser.add_argument("--database-url", default="", help="with --store postgresql: the database to work in")
+    parser.add_argument("--nodes", type=int, default=1, help="with a real store: service nodes taking turns")
     args = parser.parse_args(argv)
     base = PolicySettings("default")
 
@@ -346,12 +338,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.sessions < 1:
-        print("error: --sessions must be at least 1", file=sys.stderr)
+    if args.sessions < 1 or args.nodes < 1:
+        print("error: --sessions and --nodes must be at least 1", file=sys.stderr)
+        return 2
+    if args.store == "postgresql" and not args.database_url:
+        print("error: --store postgresql needs --database-url", file=sys.stderr)
         return 2
     faults = Faults(close_mid_refresh=args.close_mid_refresh, last_write_wins=args.last_write_wins)
-    report = run_simulation(args.sessions, args.seed, policy, jobs=args.jobs, faults=faults)
-    print(format_report(report, policy))
+    if args.store == "model":
+        report = run_simulation(args.sessions, args.seed, policy, jobs=args.jobs, faults=faults)
+    else:
+        real = (args.store, args.database_url, faults)
+        report = run_real_simulation(args.sessions, args.seed, policy, *real, nodes=args.nodes)
+    store = args.store if args.store == "model" or args.nodes == 1 else f"{args.store}, {args.nodes} nodes"
+    print(format_report(report, policy, store))
     return 0 if report.ok else 1
 
 

@@ -104,10 +104,13 @@ async def test_older_generations_are_recognised_by_family(store: SqlStore) -> No
     current = refresh.token_hash
     for gen in range(3):
         nxt = f"gen-{gen}"
-        plan = RefreshPlan(audit=[], rotate_to=RefreshToken(nxt, session.sid, T0), successor=b"s")
+        # Each rotation forgets what was rotated out before it (as if the grace were shorter than a second).
+        plan = RefreshPlan(
+            audit=[], rotate_to=RefreshToken(nxt, session.sid, T0), successor=b"s", forget_rotated_before=T0 + gen
+        )
         await store.refresh(current, None, lambda _t, _s, plan=plan: plan, T0 + gen)
         current = nxt
-    assert await store.get_refresh(refresh.token_hash) is None  # only two generations are kept
+    assert await store.get_refresh(refresh.token_hash) is None  # forgotten once past its grace
     handed: list[RefreshToken | None] = []
     await store.refresh(refresh.token_hash, session.family, lambda t, _s: handed.append(t) or RefreshPlan([]), T0 + 9)
     assert handed[0] is not None

@@ -138,7 +138,7 @@ def test_an_access_token_is_not_a_refresh_token(server: Server, client: httpx2.C
 
 
 def test_a_token_several_generations_old_is_reuse_too(make_server: Callable[..., Server], clock: FakeClock) -> None:
-    """Only two generations are stored; older ones are still recognised as this session's by their family."""
+    """Tokens past their grace are forgotten; they are still recognised as this session's by their family."""
     server = short_server(make_server, clock)
     with server.client() as c:
         first = login(server, c)

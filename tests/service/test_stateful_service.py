@@ -1,9 +1,10 @@
 """Hypothesis stateful tests over the real services: random interleavings of login (one to three in a row, up to
 and over the session limit of 3, "reject" or "evict_oldest", also revoking the other sessions, also with a wrong or
-retired password), two logins at once, refresh with the current token, the one just rotated out and older ones, the
-same token twice at once (on one node and on two), an active user refreshing every live session, logout, ending a
-session by id (one's own or someone else's), revoke others / all, password change (right and wrong), the sweeper,
-revocation polls, and clock moves: small, large and onto the exact deadlines (idle, absolute, grace, token expiry).
+retired password), two logins at once, refresh with the current token, the one just rotated out and older ones (also
+right after other tabs rotated it several times, within and past its grace), the same token twice at once (on one
+node and on two), an active user refreshing every live session, logout, ending a session by id (one's own or someone
+else's), revoke others / all, password change (right and wrong), the sweeper, revocation polls, and clock moves:
+small, large and onto the exact deadlines (idle, absolute, grace, token expiry).
 
 Everything is in-process: two nodes (two Services over one SQLite file in a temp dir) share one FakeClock and one
 event loop (a blocking portal). Node A does the work; node B verifies access tokens, takes half of the two-node
@@ -20,9 +21,10 @@ Invariants, after every step:
 - node A accepts an access token exactly when its session is neither ended nor dead by policy and now < exp + leeway,
   without polling the feed (a node learns its own endings at once); nothing is accepted past the absolute deadline;
 - node B never rejects a good token, and accepts a dead one only if its session ended after B's last poll.
-In the rules: a live session's current refresh token always rotates; the just-rotated one within the grace gets the
-very same pair; later, or any older generation, is refused and ends that session only; every issued token's exp is
-min(now + ttl, deadline - leeway) and expires_in / refresh_expires_in say so to the second.
+In the rules: a live session's current refresh token always rotates; a rotated-out one within its own grace
+(however many rotations followed it) gets the very same pair it got the first time; later it is refused and ends that
+session only; every issued token's exp is min(now + ttl, deadline - leeway) and expires_in / refresh_expires_in say so
+to the second (a replay: what they said the first time, counted down).
 """
 
 from __future__ import annotations
@@ -133,8 +135,19 @@ class Sess:
     access: list[Access] = field(default_factory=list)
     rotated_at: float | None = None  # when chain[-2] was rotated out
     successor: tuple[str, str] | None = None  # the (access, refresh) pair chain[-2] was answered with
+    # Per rotated-out generation g: when chain[g] was rotated out, the pair it was answered with, that access
+    # token's exp and the session's deadline then (what a replay of chain[g] must say again).
+    rotations: dict[int, Rotation] = field(default_factory=dict)
     ended: str | None = None  # the end reason the store must show
     ended_seq: int = 0
+
+
+@dataclass(frozen=True)
+class Rotation:
+    at: float
+    pair: tuple[str, str]
+    exp: int
+    deadline: float
 
 
 # (kind, end reason): ("rotate", None), ("replay", None), ("end", reason), ("refuse", None)
@@ -255,8 +268,7 @@ class ServiceMachine(RuleBasedStateMachine):
             return ("end", expired)
         if generation == len(s.chain) - 1:
             return ("rotate", None)
-        assert s.rotated_at is not None
-        if generation == len(s.chain) - 2 and self.now <= s.rotated_at + self.grace:
+        if self.now <= s.rotations[generation].at + self.grace:
             return ("replay", None)
         return ("end", "refresh_reuse")
 
@@ -272,11 +284,14 @@ class ServiceMachine(RuleBasedStateMachine):
         s.access.append(Access(token, s.sid, exp))
         self.check_lifetimes(s, exp, expires_in)
 
-    def check_lifetimes(self, s: Sess, exp: int, expires_in: int, refresh_expires_in: int | None = None) -> None:
-        """expires_in / refresh_expires_in tell the client, to the second, what the service will honour."""
+    def check_lifetimes(
+        self, s: Sess, exp: int, expires_in: int, refresh_expires_in: int | None = None, then: float | None = None
+    ) -> None:
+        """expires_in / refresh_expires_in tell the client, to the second, what the service will honour (`then`:
+        the deadline a replayed pair was issued with)."""
         assert expires_in >= 0 and abs(expires_in - max(0.0, exp - self.now)) < 1, (expires_in, exp, self.now)
         if refresh_expires_in is not None:
-            deadline = min(s.last_active + IDLE, s.created + ABSOLUTE)
+            deadline = min(s.last_active + IDLE, s.created + ABSOLUTE) if then is None else then
             assert abs(refresh_expires_in - max(0.0, deadline - self.now)) < 1, (refresh_expires_in, deadline)
 
     def add_session(self, user: str, issued: IssuedSession) -> Sess:
@@ -303,27 +318,32 @@ class ServiceMachine(RuleBasedStateMachine):
             ends += [(s.sid, "evicted") for s in own[:excess]]
         return True, ends
 
-    def accept_refresh(self, s: Sess, kind: str | None, issued: Any) -> None:
+    def accept_refresh(self, s: Sess, kind: str | None, issued: Any, generation: int) -> None:
         assert isinstance(issued, IssuedSession), f"expected {kind}, got {issued!r}"
         assert issued.session.sid == s.sid
         if kind == "rotate":
+            assert generation == len(s.chain) - 1
             assert issued.refresh_token not in s.chain
             s.rotated_at = s.last_active = self.now
             s.chain.append(issued.refresh_token)
             self.record_access(s, issued.access_token, issued.expires_in)
             s.successor = (issued.access_token, issued.refresh_token)
+            deadline = min(s.last_active + IDLE, s.created + ABSOLUTE)
+            s.rotations[generation] = Rotation(self.now, s.successor, s.access[-1].exp, deadline)
+            self.check_lifetimes(s, s.access[-1].exp, issued.expires_in, issued.refresh_expires_in)
         else:
             assert kind == "replay"
-            assert (issued.access_token, issued.refresh_token) == s.successor, "a replay got another successor"
+            first = s.rotations[generation]
+            assert (issued.access_token, issued.refresh_token) == first.pair, "a replay got another successor"
+            self.check_lifetimes(s, first.exp, issued.expires_in, issued.refresh_expires_in, first.deadline)
         assert s.rotated_at == s.last_active
-        self.check_lifetimes(s, s.access[-1].exp, issued.expires_in, issued.refresh_expires_in)
 
     def present(self, s: Sess, generation: int) -> None:
         """Presents one refresh token of `s` to node A and checks the answer against the oracle."""
         kind, reason = self.refresh_outcome(s, generation)
         event(f"refresh generation -{len(s.chain) - 1 - generation}: {kind} {reason or ''}".strip())
         if kind in ("rotate", "replay"):
-            self.accept_refresh(s, kind, self.call(self.a.sessions.refresh, s.chain[generation]))
+            self.accept_refresh(s, kind, self.call(self.a.sessions.refresh, s.chain[generation]), generation)
             return
         with pytest.raises(InvalidGrant):
             self.call(self.a.sessions.refresh, s.chain[generation])
@@ -398,6 +418,24 @@ class ServiceMachine(RuleBasedStateMachine):
         s = self.pick(index, self.ordered())
         self.present(s, max(0, len(s.chain) - 1 - back))
 
+    @precondition(lambda self: self.any_alive())
+    @rule(
+        index=st.integers(0, 1000),
+        rotations=st.integers(2, 4),
+        back=st.integers(2, 5),
+        pause=st.sampled_from([0, 1, 3]),
+    )
+    def overtaken(self, index: int, rotations: int, back: int, pause: int) -> None:
+        """Tabs race: other tabs rotate the token several times, `pause` seconds apart, before a slow request
+        (or a retried lost answer) presents one `back` generations old."""
+        s = self.pick(index, [s for s in self.ordered() if self.alive(s)])
+        for _ in range(rotations):
+            self.present(s, len(s.chain) - 1)
+            if pause:
+                self.clock.advance(pause)
+                self.moved()
+        self.present(s, max(0, len(s.chain) - 1 - back))
+
     @precondition(lambda self: bool(self.order))
     @rule(index=st.integers(0, 1000), previous=st.booleans(), two_nodes=st.booleans())
     def concurrent_refresh(self, index: int, previous: bool, two_nodes: bool) -> None:
@@ -417,8 +455,8 @@ class ServiceMachine(RuleBasedStateMachine):
                 second_answer.access_token,
                 second_answer.refresh_token,
             ), "one token presented twice at once got two different successors"
-            self.accept_refresh(s, kind, first_answer)
-            self.accept_refresh(s, "replay", second_answer)
+            self.accept_refresh(s, kind, first_answer, generation)
+            self.accept_refresh(s, "replay", second_answer, generation)
             return
         assert isinstance(first_answer, InvalidGrant) and isinstance(second_answer, InvalidGrant)
         if kind == "end":

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sessionward.config import PolicySettings
 from sessionward.core.models import RefreshToken, Session
-from sessionward.core.refresh import Reject, ReplaySuccessor, Rotate, decide_refresh
+from sessionward.core.refresh import Reject, ReplaySuccessor, Rotate, decide_refresh, forget_rotated_before
 from sessionward.core.session import expiry_reason
 
 POLICY = PolicySettings("default")
@@ -162,3 +162,27 @@ def test_only_reuse_and_expiry_end_a_session(p: PolicySettings, a: float, b: flo
             assert decision.end_session in ("refresh_reuse", "idle_expired", "absolute_expired")
     assert decide_refresh(None, session(), p, now).end_session is None  # type: ignore[union-attr]
     assert decide_refresh(rotated(rotated_at), session(ended=True), p, now).end_session is None  # type: ignore[union-attr]
+
+
+@given(policies(), st.floats(0.0, 0.9), st.floats(0.0, 1.0), st.floats(0.0, 60.0), st.floats(0.0, 1000.0))
+def test_a_token_the_store_may_forget_is_reuse_from_then_on(
+    p: PolicySettings, a: float, b: float, margin: float, later: float
+) -> None:
+    """Forgetting changes no answer: a token rotated out before the bound is past its grace, now and later (when
+    the store hands the core a forgotten token of a known family, it says the same: reuse)."""
+    now = T0 + a * p.absolute_timeout
+    bound = forget_rotated_before(p, now, margin)
+    rotated_at = bound - b * p.refresh_grace - 1e-3  # anything before the bound
+    for at in (now, now + later):
+        s = session(T0, at)  # a session kept alive by other tabs: only the grace decides
+        if expiry_reason(s, p, at) is None:
+            assert decide_refresh(rotated(rotated_at), s, p, at) == Reject("refresh_token_reuse", "refresh_reuse")
+            forgotten = RefreshToken("h1", "sid", T0, "rotated", None)
+            assert decide_refresh(forgotten, s, p, at) == Reject("refresh_token_reuse", "refresh_reuse")
+
+
+@given(policies(), st.floats(0.0, 0.9), st.floats(0.0, 1.0))
+def test_a_token_within_its_grace_is_never_forgettable(p: PolicySettings, a: float, within: float) -> None:
+    now = T0 + a * p.absolute_timeout
+    rotated_at = now - within * p.refresh_grace
+    assert not rotated_at < forget_rotated_before(p, now, 0.0)

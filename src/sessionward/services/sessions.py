@@ -12,7 +12,7 @@ from sessionward.config import PolicySettings, Settings
 from sessionward.core.audit import AuditEvent
 from sessionward.core.events import session_fields
 from sessionward.core.models import RefreshToken, Session
-from sessionward.core.refresh import ReplaySuccessor, Rotate, decide_refresh
+from sessionward.core.refresh import ReplaySuccessor, Rotate, decide_refresh, forget_rotated_before
 from sessionward.core.session import is_alive, session_deadline
 from sessionward.crypto.seal import seal, unseal
 from sessionward.errors import InvalidGrant, InvalidRequest, NotFound
@@ -124,6 +124,7 @@ class SessionService:
             result=issued,
             rotate_to=RefreshToken(refresh_token_hash(successor), session.sid, now),
             successor=seal(old_token, json.dumps(pair).encode(), stored.token_hash.encode()),
+            forget_rotated_before=forget_rotated_before(policy, now, self._settings.tokens.leeway),
         )
 
     def _replay(self, token: str, stored: RefreshToken, session: Session, now: float) -> RefreshPlan:

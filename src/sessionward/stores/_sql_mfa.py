@@ -291,7 +291,8 @@ class SqlMfa(SqlSessions, SqlKeyed):
             conn.execute(
                 update(_s).where(_s.c.sid == sid).values(mfa_at=at, last_active_at=at, mfa_amr=json.dumps(list(amr)))
             )
-            conn.execute(delete(_rt).where(_rt.c.sid == sid, _rt.c.state == "rotated"))
+            # Tokens rotated out earlier stay: within their grace they still get their own successor (a tab's
+            # retry racing the step-up); the next rotation forgets those past it.
             conn.execute(
                 update(_rt)
                 .where(_rt.c.sid == sid, _rt.c.state == "current")

@@ -63,9 +63,10 @@ _ROTATE = (
 _TOUCH_SESSION = (
     update(_s).where(_s.c.sid == bindparam("touch_sid"), _s.c.state == "active").values(last_active_at=bindparam("at"))
 )
-# Only the token just rotated out may be replayed; older generations are known by their family prefix.
-_FORGET_OLDER_TOKENS = delete(_rt).where(
-    _rt.c.sid == bindparam("touch_sid"), _rt.c.token_hash != bindparam("old"), _rt.c.state == "rotated"
+# Tokens rotated out before the plan's bound are past their grace: they go (a forgotten token is known by its
+# family, as reuse). Those rotated out since stay, each with its own successor, however many rotations followed.
+_FORGET_ROTATED_TOKENS = delete(_rt).where(
+    _rt.c.sid == bindparam("touch_sid"), _rt.c.state == "rotated", _rt.c.rotated_at < bindparam("before")
 )
 # Binds an unbound session to a DPoP key (a refresh with a proof); a bound session keeps its key for good.
 _BIND_SESSION = (
@@ -279,7 +280,8 @@ class SqlSessions(SqlBase):
                 conn.execute(_TOUCH_SESSION, {"touch_sid": new.sid, "at": at})
                 if decided.bind_jkt is not None:
                     conn.execute(_BIND_SESSION, {"bind_sid": new.sid, "jkt": decided.bind_jkt})
-                conn.execute(_FORGET_OLDER_TOKENS, {"touch_sid": new.sid, "old": token_hash})
+                if (before := decided.forget_rotated_before) is not None:
+                    conn.execute(_FORGET_ROTATED_TOKENS, {"touch_sid": new.sid, "before": before})
                 conn.execute(_INSERT_TOKEN, {"token_hash": new.token_hash, "sid": new.sid, "created_at": at})
             self._append(conn, decided.audit, at)
             return decided

@@ -69,6 +69,9 @@ class RefreshPlan:
     ended_by: str = "policy"
     # With `rotate_to`: bind the (unbound) session to this DPoP key thumbprint from now on.
     bind_jkt: str | None = None
+    # With `rotate_to`: forget the session's tokens rotated out before this instant (their grace has passed).
+    # None: forget none. Every token rotated out since stays, with its successor, for the grace's replays.
+    forget_rotated_before: float | None = None
 
 
 Plan = Callable[[RefreshToken | None, Session | None], RefreshPlan]
@@ -104,8 +107,9 @@ class SessionStore(Protocol):
         """Reads the token and its session, asks `plan`, writes what it says: one transaction that holds the
         token's row, so two presentations of one token are decided one after the other.
 
-        Only the current token and the one just rotated out are kept: a token not found whose `family` names a
-        session is an older generation of it, handed to `plan` as a token rotated out long ago (reuse)."""
+        Every token rotated out is kept, with its successor, until a rotation's plan says its grace has passed
+        (`forget_rotated_before`) or the session is purged: a token not found whose `family` names a session is
+        a forgotten generation of it, handed to `plan` as a token rotated out long ago (reuse)."""
         ...
 
     async def end_sessions(
