@@ -28,9 +28,11 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# 10,000 simulated sessions of realistic clients: sessions ended early, outlived, false reuse alarms.
+# 10,000 simulated sessions of realistic clients over the model store, then 200 over the real services and SQLite:
+# sessions ended early, outlived, false reuse alarms.
 simulate: $(STAMP)
 	$(BIN)/python -m sessionward.simulate --sessions 10000
+	$(BIN)/python -m sessionward.simulate --sessions 200 --absolute-timeout 1h --store sqlite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
