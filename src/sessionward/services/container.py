@@ -132,7 +132,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     usernames = Usernames(store)
     auth = AuthService(settings, store, passwords, tokens, revocations, clock, mfa, usernames, guesses)
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock, guesses)
-    clients = ClientService(settings, store, tokens, sessions, clock, usernames)
+    clients = ClientService(settings, store, tokens, sessions, clock, usernames, throttle)
     services = Services(
         settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis
     )

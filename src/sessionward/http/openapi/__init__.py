@@ -236,6 +236,9 @@ def _paths() -> dict[str, Any]:
                         "headers": {"Cache-Control": _ref("headers", "NoStore")},
                     },
                     s401=_ref("responses", "InvalidClient"),
+                    s429=_error(
+                        "Too many failed client authentications", "too_many_attempts", Retry_After="RetryAfter"
+                    ),
                 ),
                 auth="basic",
                 parameters=[
