@@ -35,7 +35,7 @@ EXPECTED_STATUSES: dict[tuple[str, str], set[str]] = {
     ("post", "/v1/sessions"): {"201", "400", "401", "403", "409", "415", "429"},
     ("get", "/v1/sessions"): {"200", "401"},
     ("delete", "/v1/sessions"): {"204", "400", "401", "403"},
-    ("post", "/v1/sessions/refresh"): {"200", "400", "401", "403", "415"},
+    ("post", "/v1/sessions/refresh"): {"200", "400", "401", "403", "415", "429"},
     ("delete", "/v1/sessions/current"): {"204", "401", "403"},
     ("delete", "/v1/sessions/{session_id}"): {"204", "401", "403", "404"},
     ("get", "/v1/me"): {"200", "401"},
@@ -371,7 +371,8 @@ def test_login_refresh_me_and_their_errors(doc: dict[str, Any], api: Server, htt
         doc,
         "post",
         "/v1/sessions/refresh",
-        http.post("/v1/sessions/refresh", json={"refresh_token": s["refresh_token"]}),
+        # web has a secret here, so it is a confidential client: its refresh authenticates (RFC 6749 section 6).
+        http.post("/v1/sessions/refresh", json={"refresh_token": s["refresh_token"]}, headers=basic()),
     )
     assert refreshed["session_id"] == s["session_id"]
     r = http.post("/v1/sessions/refresh", json={"refresh_token": "nope"})

@@ -116,11 +116,17 @@ def _paths() -> dict[str, Any]:
                     ),
                     s401=_error(
                         "The refresh token is invalid, expired, revoked or reused, or it is DPoP-bound and the proof "
-                        "is missing or by another key",
+                        "is missing or by another key, or issued to another client (invalid_grant); the session's "
+                        "client has a secret and the request did not authenticate it (invalid_client: HTTP Basic, "
+                        "or client_id and client_secret in the body)",
                         "invalid_grant",
+                        "invalid_client",
                     ),
                     s403=r403_csrf,
                     s415=r415,
+                    s429=_error(
+                        "Too many failed client authentications", "too_many_attempts", Retry_After="RetryAfter"
+                    ),
                 ),
                 requestBody=_body("Refresh"),
                 parameters=[_DPOP_PARAMETER],

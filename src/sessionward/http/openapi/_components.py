@@ -68,7 +68,11 @@ _SCHEMAS: dict[str, Schema] = {
     "AnySession": {"oneOf": [_ref("schemas", "Session"), _ref("schemas", "CookieSession")]},
     # -- end of cookie transport
     # Token transport sends refresh_token; cookie transport may send {} (or no body) and the cookie.
-    "Refresh": _obj({"refresh_token": _str(max_len=8192)}, []),
+    # A confidential client (one with a secret) authenticates: HTTP Basic, or client_id and client_secret here.
+    "Refresh": _obj(
+        {"refresh_token": _str(max_len=8192), "client_id": _str(max_len=1024), "client_secret": _str(max_len=1024)},
+        [],
+    ),
     "Me": _obj(
         {**_strs("sub", "username", "session_id", "client_id", "acr"), "amr": _AMR, "auth_time": _TIME}, closed=True
     ),
