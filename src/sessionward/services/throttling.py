@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sessionward.config import LoginSettings
+from sessionward.core.names import fold_username
 from sessionward.core.throttle import Window, login_windows, retry_after
 from sessionward.stores.base import EphemeralStore
 
@@ -51,7 +52,7 @@ class PasswordGuesses:
 
     def failures(self, username: str, ip: str) -> tuple[Keyed, Keyed]:
         """The windows a wrong password counts in (and a right one clears)."""
-        account = username.casefold()
+        account = fold_username(username)
         return (f"login:acct:{account}", self._account), (f"login:acctip:{account}|{ip}", self._account_ip)
 
     def attempts(self, ip: str) -> Keyed:
