@@ -5,7 +5,9 @@ names already clash."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
+import anyio
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -18,7 +20,7 @@ from sessionward.migrations import alembic_config
 from sessionward.stores import schema as t
 from sessionward.stores.sql import SqlStore
 from tests.contract.conftest import REVOCATION_TTL
-from tests.contract.test_migrations import differences, on_database
+from tests.contract.test_migrations import differences, on_database, run_cli
 from tests.contract.test_store_contract import T0, a_user
 
 pytestmark = pytest.mark.anyio
@@ -111,3 +113,15 @@ async def test_the_migration_stops_naming_the_users_whose_names_clash(database_u
         assert sorted(rows) == ["alice", "alice2", "dave", "eve", "eve2"]
     finally:
         await store.close()
+
+
+async def test_db_upgrade_reports_the_clash_in_one_line(database_url: str, tmp_path: Path) -> None:
+    ids = _legacy_users(database_url, ["Alice", "alice"])
+    config = tmp_path / "sessionward.toml"
+    config.write_text(f'[storage]\ndatabase_url = "{database_url}"\npool_size = 2\n')
+    done = await anyio.to_thread.run_sync(
+        lambda: run_cli(tmp_path, "db", "upgrade", "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert f"'Alice' (user_id {ids['Alice']})" in done.stderr and f"'alice' (user_id {ids['alice']})" in done.stderr
