@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from sessionward.core.client_auth import (
     secret_matches,
 )
 from sessionward.errors import InvalidClient, InvalidRequest
+from tests.unit.test_config import config_error, load_toml
 
 
 def basic(pair: bytes) -> str:
@@ -100,3 +102,19 @@ def test_refresh_of_a_confidential_client_needs_that_client() -> None:
     assert refresh_refusal("web", confidential=False, authenticated="crm") == "issued_to_another_client"
     assert refresh_refusal("crm", confidential=True, authenticated="crm") is None
     assert refresh_refusal("web", confidential=False, authenticated=None) is None
+
+
+def test_introspect_any_and_the_client_throttle_are_configured_by_the_rules(tmp_path: Path) -> None:
+    settings = load_toml(tmp_path, '[clients.rs]\nclient_secret = "s"\nintrospect_any = true\n')
+    assert settings.clients["rs"].introspect_any is True
+    assert settings.clients["web"].introspect_any is False  # the default: a client sees only its own tokens
+    assert "'s'" not in repr(settings.clients["rs"]) and "introspect_any=True" in repr(settings.clients["rs"])
+    from_env = load_toml(tmp_path, "[clients.rs]\n", {"SESSIONWARD_CLIENTS__RS__INTROSPECT_ANY": "true"})
+    assert from_env.clients["rs"].introspect_any is True
+    assert config_error(tmp_path, '[clients.rs]\nintrospect_any = "yes"\n').key == "clients.rs.introspect_any"
+    assert (settings.login.max_client_auth_failures_per_client, settings.login.max_client_auth_failures_per_ip) == (
+        100,
+        20,
+    )
+    for key in ("max_client_auth_failures_per_client", "max_client_auth_failures_per_ip"):
+        assert config_error(tmp_path, f"[login]\n{key} = 0\n").key == f"login.{key}"
