@@ -4,6 +4,9 @@ a refusal changes nothing, not even reuse detection; public clients such as `web
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable, Iterator
 
 import httpx2
@@ -13,7 +16,7 @@ from sessionward.clock import FakeClock
 from tests.service.conftest import Server
 from tests.service.helpers import PASSWORD, SHORT_POLICY, login, me_status, refresh
 from tests.service.test_client_auth import APP_SECRET, ENV, RS_SECRET, TIGHT, encoded_basic, raw_basic
-from tests.service.test_cookies_csrf import audit
+from tests.service.test_cookies_csrf import REFRESH, Browserish, audit
 
 PATH = "/v1/sessions/refresh"
 
@@ -98,3 +101,27 @@ def test_failed_client_authentication_at_refresh_is_throttled(
         assert [t["client_id"] for t in audit(srv, "client.auth_throttled")] == ["app"]
         clock.advance(61)
         assert as_app(http, s["refresh_token"]).status_code == 200
+
+
+def derived_csrf_token(refresh_token: str, sid: str) -> str:
+    """What anyone holding a refresh token can compute: the session's CSRF token (http/csrf.py: an HMAC of the sid
+    keyed with the refresh-token family, which every refresh token of the session starts with)."""
+    family = refresh_token.partition(".")[0]
+    mac = hmac.new(family.encode(), b"sessionward csrf v1\x00" + sid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def test_a_confidential_clients_token_cannot_be_refreshed_through_cookies(srv: Server, http: httpx2.Client) -> None:
+    s = login(srv, http, client_id="app")  # token transport: the client's backend holds the refresh token
+    thief = Browserish(
+        srv, http, {REFRESH: s["refresh_token"]}, derived_csrf_token(s["refresh_token"], s["session_id"])
+    )
+    r = thief.request("POST", PATH)  # the cookie path, with the CSRF token and a same-origin Origin
+    assert (r.status_code, r.json()["error"]) == (401, "invalid_client"), r.text
+    assert "set-cookie" not in r.headers
+    page = thief.request("GET", "/account/sessions", csrf=False, origin=None)  # the pages refresh on a GET
+    assert page.status_code == 303 and page.headers["location"].startswith("/account/signin")
+    assert not any(
+        line.startswith(f"{REFRESH}=") and "Max-Age=0" not in line for line in page.headers.get_list("set-cookie")
+    )
+    assert as_app(http, s["refresh_token"]).status_code == 200  # the client itself, authenticated, still refreshes

@@ -75,19 +75,21 @@ class SessionService:
         key); an unbound one refreshed with a proof is bound to that key from then on (RFC 9449 section 5).
 
         `client`: the client the request authenticated (RFC 6749 section 6), checked before anything else so a
-        refused request changes nothing (not even reuse detection); None: not checked (cookie transport)."""
+        refused request changes nothing (not even reuse detection). None (the cookie paths, which never carry
+        client credentials): none authenticated, so a confidential client's session is refused there. Its CSRF
+        token is derived from the refresh-token family, which the token itself carries: a thief holding a
+        confidential client's refresh token could otherwise refresh it as a cookie without the secret."""
         now = self._clock.now()
 
         def plan(stored: RefreshToken | None, session: Session | None) -> RefreshPlan:
             policy = self.policy(session) if session else None
             if stored is None or session is None or policy is None:
                 return _rejected("unknown_refresh_token", None)
-            if client is not None:
-                settings = self._settings.clients.get(session.client_id)
-                confidential = settings is not None and bool(settings.client_secret)
-                refusal = refresh_refusal(session.client_id, confidential, client.authenticated)
-                if refusal is not None:
-                    return dataclasses.replace(_rejected(refusal, session), result=_ClientRefused(refusal))
+            settings = self._settings.clients.get(session.client_id)
+            confidential = settings is not None and bool(settings.client_secret)
+            refusal = refresh_refusal(session.client_id, confidential, client.authenticated if client else None)
+            if refusal is not None:
+                return dataclasses.replace(_rejected(refusal, session), result=_ClientRefused(refusal))
             if session.dpop_jkt is not None and session.dpop_jkt != dpop_jkt:
                 return _rejected("dpop_key_mismatch" if dpop_jkt else "dpop_proof_missing", session)
             decision = decide_refresh(stored, session, policy, now)
