@@ -104,7 +104,8 @@ def _paths() -> dict[str, Any]:
         "/v1/sessions/refresh": {
             "post": _op(
                 "Rotate a refresh token: new tokens for the same session. In cookie transport: no body (or one "
-                "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin",
+                "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin (public "
+                "clients only). A confidential client (one with a secret) authenticates: Basic or client_secret_post",
                 _status(
                     s200=any_session,
                     s400=_error(
