@@ -65,7 +65,7 @@ class SessionService:
     # -- refresh -------------------------------------------------------------------------------------------
 
     async def refresh(
-        self, refresh_token: str, dpop_jkt: str | None = None, client: ClientCheck | None = None
+        self, refresh_token: str, dpop_jkt: str | None = None, authenticated_client: str | None = None
     ) -> IssuedSession:
         """One store transaction reads the token and its session, decides with the core, and writes the outcome;
         signing happens inside it so that two presentations of one token get one and the same successor.
@@ -74,9 +74,9 @@ class SessionService:
         proof by its own key (anything else is refused and changes nothing: the token is useless without the
         key); an unbound one refreshed with a proof is bound to that key from then on (RFC 9449 section 5).
 
-        `client`: the client the request authenticated (RFC 6749 section 6), checked before anything else so a
-        refused request changes nothing (not even reuse detection). None (the cookie paths, which never carry
-        client credentials): none authenticated, so a confidential client's session is refused there. Its CSRF
+        `authenticated_client`: the client the request authenticated (RFC 6749 section 6), checked before anything
+        else so a refused request changes nothing (not even reuse detection); None: none. The cookie paths never
+        carry client credentials, so a confidential client's session is refused there too: its CSRF
         token is derived from the refresh-token family, which the token itself carries: a thief holding a
         confidential client's refresh token could otherwise refresh it as a cookie without the secret."""
         now = self._clock.now()
@@ -87,7 +87,7 @@ class SessionService:
                 return _rejected("unknown_refresh_token", None)
             settings = self._settings.clients.get(session.client_id)
             confidential = settings is not None and bool(settings.client_secret)
-            refusal = refresh_refusal(session.client_id, confidential, client.authenticated if client else None)
+            refusal = refresh_refusal(session.client_id, confidential, authenticated_client)
             if refusal is not None:
                 return dataclasses.replace(_rejected(refusal, session), result=_ClientRefused(refusal))
             if session.dpop_jkt is not None and session.dpop_jkt != dpop_jkt:
@@ -258,13 +258,6 @@ class SessionService:
         await self._revocations.epoch_moved(user_id, epoch)
         await self._revocations.sessions_ended([s.sid for s in ended], now)
         return self._tokens.issue_pair(session, policy, now, refresh)
-
-
-@dataclass(frozen=True, slots=True)
-class ClientCheck:
-    """The client a refresh request authenticated (None: none), for the RFC 6749 section 6 check."""
-
-    authenticated: str | None
 
 
 @dataclass(frozen=True, slots=True)

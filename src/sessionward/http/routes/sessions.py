@@ -19,7 +19,6 @@ from sessionward.http.cookies import (
     refresh_cookie,
 )
 from sessionward.services.auth import LoginRequest
-from sessionward.services.sessions import ClientCheck
 from sessionward.services.tokens import IssuedSession, refresh_token_hash
 
 
@@ -110,8 +109,8 @@ async def refresh(request: Request) -> Response:
     if cookie is not None and body.string("refresh_token", required=False, max_len=8192) == "":
         return await _cookie_refresh(request, cookie)
     token = body.string("refresh_token", max_len=8192)
-    client = ClientCheck(await _refresh_client(request, body))
-    issued = await services(request).sessions.refresh(token, await token_endpoint_dpop(request), client)
+    client_id = await _refresh_client(request, body)
+    issued = await services(request).sessions.refresh(token, await token_endpoint_dpop(request), client_id)
     return session_answer(issued, 200)
 
 
