@@ -15,7 +15,10 @@ from tests.service.dpop_helpers import dpop_headers, dpop_login, dpop_me, dpop_r
 from tests.service.helpers import PASSWORD, SHORT_POLICY, bearer, login, me_status, refresh
 from tests.service.test_revocation import basic
 
-SECRET = {"SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "rs-secret-value-1234"}
+SECRET = {
+    "SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "rs-secret-value-1234",
+    "SESSIONWARD_CLIENTS__RS__INTROSPECT_ANY": "true",
+}
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from tests.service.helpers import PASSWORD, cli, login, me_status, refresh
 CLIENT = {
     "SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "rs-secret-value-1234",
     "SESSIONWARD_CLIENTS__APP__CLIENT_SECRET": "app-secret-5678",
+    "SESSIONWARD_CLIENTS__RS__INTROSPECT_ANY": "true",  # a resource server: it introspects web's tokens
 }
 
 

@@ -124,6 +124,8 @@ class ClientSettings:
     client_id: str
     policy: str = _key("default", "str")
     client_secret: str = _key("", "secret")
+    # true: a resource server, which may introspect the tokens of every client (false: only its own tokens).
+    introspect_any: bool = _key(False, "bool")
 
     def __post_init__(self) -> None:
         where = f"clients.{self.client_id}"
@@ -133,7 +135,10 @@ class ClientSettings:
 
     def __repr__(self) -> str:
         secret = REDACTED if self.client_secret else ""
-        return f"ClientSettings(client_id={self.client_id!r}, policy={self.policy!r}, client_secret={secret!r})"
+        return (
+            f"ClientSettings(client_id={self.client_id!r}, policy={self.policy!r}, client_secret={secret!r}, "
+            f"introspect_any={self.introspect_any!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,9 @@ class LoginSettings:
     max_failures_per_account_ip: int = _key(10, "int")
     max_attempts_per_ip: int = _key(300, "int")
     failure_window: float = _key(900.0, "duration")
+    # Failed client authentications (a wrong client_secret), in the same window: naming one client, from one address.
+    max_client_auth_failures_per_client: int = _key(100, "int")
+    max_client_auth_failures_per_ip: int = _key(20, "int")
 
     def __post_init__(self) -> None:
         _validate(self, "login")

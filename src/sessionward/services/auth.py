@@ -19,6 +19,7 @@ from sessionward.core.events import session_fields
 from sessionward.core.limits import Admission
 from sessionward.core.limits import admit as decide_admission
 from sessionward.core.models import MfaChallenge, Session, User
+from sessionward.core.names import fold_username
 from sessionward.crypto.kek import keyed_digest
 from sessionward.errors import (
     CredentialsChanged,
@@ -117,7 +118,7 @@ class AuthService:
         now = self._clock.now()
         if req.client_id not in self._settings.clients:
             raise InvalidRequest("unknown client_id")
-        account = req.username.casefold()
+        account = fold_username(req.username)
         failures, attempts = self._guesses.failures(account, req.ip), self._guesses.attempts(req.ip)
         throttle = self._guesses.throttle
         # Reserved before the password is checked: a burst of concurrent guesses gets no more checked than the

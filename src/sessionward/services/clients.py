@@ -1,21 +1,25 @@
-"""Client authentication (HTTP Basic, RFC 6749 section 2.3.1) and the token endpoints for clients:
-RFC 7009 revocation and RFC 7662 introspection."""
+"""Client authentication (RFC 6749 section 2.3: HTTP Basic or client_id and client_secret in the body, throttled)
+and the token endpoints for clients: RFC 7009 revocation and RFC 7662 introspection."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from typing import Any
-from urllib.parse import unquote
 
 from sessionward.clock import Clock
 from sessionward.config import Settings
-from sessionward.core.audit import AuditEvent
+from sessionward.core.audit import AuditEvent, hash_identifier
+from sessionward.core.client_auth import (
+    MAX_CLIENT_ID,
+    ClientCredentials,
+    failure_windows,
+    presented_credentials,
+    secret_matches,
+)
 from sessionward.core.events import session_fields
 from sessionward.core.session import is_alive, session_deadline
-from sessionward.errors import InvalidClient, InvalidToken
+from sessionward.errors import InvalidClient, InvalidToken, TooManyAttempts
 from sessionward.services.sessions import SessionService
+from sessionward.services.throttling import Throttle
 from sessionward.services.tokens import TokenService, refresh_token_hash
 from sessionward.services.usernames import Usernames
 from sessionward.stores.base import DurableStore
@@ -32,7 +36,9 @@ class ClientService:
         sessions: SessionService,
         clock: Clock,
         usernames: Usernames,
+        throttle: Throttle,
     ) -> None:
+        self._throttle = throttle
         self._usernames = usernames
         self._settings = settings
         self._store = store
@@ -40,19 +46,47 @@ class ClientService:
         self._sessions = sessions
         self._clock = clock
 
-    async def authenticate(self, authorization: str | None, ip: str) -> str:
-        """The client id of valid Basic credentials; only clients with a secret may use these endpoints."""
-        client_id, secret = _basic_credentials(authorization)
-        client = self._settings.clients.get(client_id)
-        expected = client.client_secret if client else ""
-        # Compare in constant time even for an unknown client, so timing tells nothing about which exist.
-        good = hmac.compare_digest(secret.encode(), (expected or "\0no secret\0").encode())
-        if client is None or not expected or not good:
-            await self._store.append_audit(
-                [AuditEvent("client.auth_failed", {"client_id": client_id[:64], "ip": ip})], self._clock.now()
-            )
+    async def authenticate(
+        self, authorization: str | None, ip: str, body_id: str | None = None, body_secret: str | None = None
+    ) -> str:
+        """The id of the client the request authenticates (HTTP Basic, or client_id and client_secret in the body,
+        never both); only clients with a secret authenticate."""
+        credentials = presented_credentials(authorization, body_id, body_secret)
+        if credentials is None:
+            raise InvalidClient("client authentication is required: HTTP Basic, or client_id and client_secret")
+        return await self.check(credentials, ip)
+
+    async def check(self, credentials: ClientCredentials, ip: str) -> str:
+        """The client id when the secret is right. Failures are throttled per client id and per address (checked
+        before the secret, so a full window answers 429 even to the right secret) and audited."""
+        now = self._clock.now()
+        login = self._settings.login
+        client_id = credentials.client_id[:MAX_CLIENT_ID]
+        windows = failure_windows(
+            client_id,
+            ip,
+            login.max_client_auth_failures_per_client,
+            login.max_client_auth_failures_per_ip,
+            login.failure_window,
+        )
+        # Reserved before the secret is compared: a burst of concurrent guesses gets no more compared than the
+        # windows allow (a full window answers 429 even to the right secret).
+        reservation = await self._throttle.reserve(windows, now)
+        if reservation is None:
+            wait = await self._throttle.wait(windows, now)
+            fields = {"client_id": client_id, "ip": ip, "retry_after": wait}
+            await self._store.append_audit([AuditEvent("client.auth_throttled", fields)], now)
+            raise TooManyAttempts(wait)
+        client = self._settings.clients.get(credentials.client_id)
+        # Compared in constant time even for an unknown client, so timing tells nothing about which exist.
+        good = secret_matches(credentials.secrets, client.client_secret if client else "")
+        if client is None or not good:
+            fields = {"client_id": client_id, "ip": ip, "method": credentials.method}
+            await self._store.append_audit([AuditEvent("client.auth_failed", fields)], now)
             raise InvalidClient("client authentication failed")
-        return client_id
+        # A right secret was no failure: its own place goes back, the failures before it stay counted.
+        await self._throttle.release(reservation)
+        return client.client_id
 
     async def revoke(self, client_id: str, token: str) -> None:
         """RFC 7009: ends the token's session when the token belongs to this client; silent otherwise."""
@@ -71,14 +105,18 @@ class ClientService:
         found = await self._store.get_refresh_and_session(refresh_token_hash(token))
         return found[1].sid if found and found[1].client_id == client_id else None
 
-    async def introspect(self, token: str) -> dict[str, Any]:
-        """RFC 7662: the claims of an active token, or exactly {"active": false}."""
+    async def introspect(self, client_id: str, token: str) -> dict[str, Any]:
+        """RFC 7662: the claims of an active token, or exactly {"active": false}. A client sees only its own tokens
+        unless it is a resource server (`introspect_any`): another client's token is "not active" to it."""
         now = self._clock.now()
+        caller = self._settings.clients[client_id]
         if token.count(".") == 2:
             try:
                 claims = self._tokens.verify(token, now)
             except InvalidToken:
                 return INACTIVE
+            if not caller.introspect_any and claims.client_id != client_id:
+                return await self._refused(client_id, claims.client_id, claims.sid, now)
             session = await self._store.get_session(claims.sid)
             policy = self._sessions.policy(session) if session else None
             if session is None or policy is None or not is_alive(session, policy, now):
@@ -90,13 +128,16 @@ class ClientService:
         if found is None or found[0].state != "current":
             return INACTIVE
         stored, session = found
+        if not caller.introspect_any and session.client_id != client_id:
+            return await self._refused(client_id, session.client_id, session.sid, now)
         policy = self._sessions.policy(session)
         if policy is None or not is_alive(session, policy, now):
             return INACTIVE
         await self._store.append_audit([AuditEvent("token.introspected", session_fields(session))], now)
+        # No token_type: RFC 7662 means the access token type of RFC 6749 section 7.1 (Bearer, DPoP), and a
+        # refresh token is neither; a resource server that requires one never takes a refresh token for access.
         return {
             "active": True,
-            "token_type": "refresh_token",
             "sub": session.user_id,
             "sid": session.sid,
             "client_id": session.client_id,
@@ -104,18 +145,7 @@ class ClientService:
             "exp": int(session_deadline(session, policy)),
         }
 
-
-def _basic_credentials(authorization: str | None) -> tuple[str, str]:
-    if not authorization or len(authorization) > 2048:
-        raise InvalidClient("client authentication (HTTP Basic) is required")
-    scheme, _, encoded = authorization.partition(" ")
-    if scheme.lower() != "basic":
-        raise InvalidClient("client authentication (HTTP Basic) is required")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("malformed client credentials") from None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        raise InvalidClient("malformed client credentials")
-    return unquote(client_id), unquote(secret)
+    async def _refused(self, caller: str, owner: str, sid: str, now: float) -> dict[str, Any]:
+        fields = {"client_id": caller, "token_client_id": owner, "sid": hash_identifier(sid)}
+        await self._store.append_audit([AuditEvent("token.introspection_refused", fields)], now)
+        return INACTIVE

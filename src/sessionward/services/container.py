@@ -174,7 +174,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         identifier_key=derive_key(store.server_secret, "typed identifiers"),
     )
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock, current_password)
-    clients = ClientService(settings, store, tokens, sessions, clock, usernames)
+    clients = ClientService(settings, store, tokens, sessions, clock, usernames, throttle)
     services = Services(
         settings, clock, store, ephemeral, keyring, revocations, passwords, tokens, auth, sessions, clients, mfa, redis
     )

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 from sessionward.clock import Clock
 from sessionward.config import PolicySettings, Settings
 from sessionward.core.audit import AuditEvent
+from sessionward.core.client_auth import RefreshRefusal, refresh_refusal
 from sessionward.core.events import session_fields
 from sessionward.core.models import RefreshToken, Session
 from sessionward.core.refresh import ReplaySuccessor, Rotate, decide_refresh, forget_rotated_before
 from sessionward.core.session import is_alive, session_deadline
 from sessionward.crypto.seal import seal, unseal
-from sessionward.errors import InvalidGrant, InvalidRequest, NotFound
+from sessionward.errors import InvalidClient, InvalidGrant, InvalidRequest, NotFound
 from sessionward.services.current_password import CurrentPassword
 from sessionward.services.passwords import Passwords
 from sessionward.services.revocation import RevocationState
@@ -62,19 +64,32 @@ class SessionService:
 
     # -- refresh -------------------------------------------------------------------------------------------
 
-    async def refresh(self, refresh_token: str, dpop_jkt: str | None = None) -> IssuedSession:
+    async def refresh(
+        self, refresh_token: str, dpop_jkt: str | None = None, authenticated_client: str | None = None
+    ) -> IssuedSession:
         """One store transaction reads the token and its session, decides with the core, and writes the outcome;
         signing happens inside it so that two presentations of one token get one and the same successor.
 
         `dpop_jkt`: the key of a valid DPoP proof sent with the refresh. A bound session is refreshed only with a
         proof by its own key (anything else is refused and changes nothing: the token is useless without the
-        key); an unbound one refreshed with a proof is bound to that key from then on (RFC 9449 section 5)."""
+        key); an unbound one refreshed with a proof is bound to that key from then on (RFC 9449 section 5).
+
+        `authenticated_client`: the client the request authenticated (RFC 6749 section 6), checked before anything
+        else so a refused request changes nothing (not even reuse detection); None: none. The cookie paths never
+        carry client credentials, so a confidential client's session is refused there too: its CSRF
+        token is derived from the refresh-token family, which the token itself carries: a thief holding a
+        confidential client's refresh token could otherwise refresh it as a cookie without the secret."""
         now = self._clock.now()
 
         def plan(stored: RefreshToken | None, session: Session | None) -> RefreshPlan:
             policy = self.policy(session) if session else None
             if stored is None or session is None or policy is None:
                 return _rejected("unknown_refresh_token", None)
+            settings = self._settings.clients.get(session.client_id)
+            confidential = settings is not None and bool(settings.client_secret)
+            refusal = refresh_refusal(session.client_id, confidential, authenticated_client)
+            if refusal is not None:
+                return dataclasses.replace(_rejected(refusal, session), result=_ClientRefused(refusal))
             if session.dpop_jkt is not None and session.dpop_jkt != dpop_jkt:
                 return _rejected("dpop_key_mismatch" if dpop_jkt else "dpop_proof_missing", session)
             decision = decide_refresh(stored, session, policy, now)
@@ -99,6 +114,8 @@ class SessionService:
         if outcome.end_reason is not None and isinstance(outcome.result, str):
             # The ended session's tokens die on this node at once, before the feed brings the news back.
             await self._revocations.sessions_ended([outcome.result], now)
+        if isinstance(outcome.result, _ClientRefused) and outcome.result.reason == "client_authentication_required":
+            raise InvalidClient("this refresh token belongs to a confidential client: authenticate the client")
         if not isinstance(outcome.result, IssuedSession):
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
         return outcome.result
@@ -224,6 +241,11 @@ class SessionService:
         await self._revocations.epoch_moved(user_id, epoch)
         await self._revocations.sessions_ended([s.sid for s in ended], now)
         return self._tokens.issue_pair(session, policy, now, refresh)
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientRefused:
+    reason: RefreshRefusal
 
 
 def _rejected(reason: str, session: Session | None) -> RefreshPlan:

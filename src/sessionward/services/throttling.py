@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sessionward.config import LoginSettings
+from sessionward.core.names import fold_username
 from sessionward.core.throttle import Window, login_windows, retry_after
 from sessionward.stores.base import EphemeralStore
 
@@ -86,7 +87,7 @@ class PasswordGuesses:
         """The windows a wrong password counts in (and a right one clears), the narrower first: `reserve` takes
         them in order, so a refusal by the address's window never holds a place in the account's for a moment
         (which could turn away another address's attempt while the account's window still had room)."""
-        account = username.casefold()
+        account = fold_username(username)
         return (f"login:acctip:{account}|{ip}", self._account_ip), (f"login:acct:{account}", self._account)
 
     def attempts(self, ip: str) -> Keyed:

@@ -24,10 +24,12 @@ from sessionward.core.session import SessionTimeouts
 
 class UserStore(Protocol):
     async def create_user(self, user: User, audit: Sequence[AuditEvent], at: float) -> None:
-        """Raises Conflict when the username is taken."""
+        """Raises Conflict when the username is taken: by the same name in any case (core.names.fold_username)."""
         ...
 
-    async def get_user_by_name(self, username: str) -> User | None: ...
+    async def get_user_by_name(self, username: str) -> User | None:
+        """The one user whose name folds like `username` (any case form finds it)."""
+        ...
 
     async def list_users(self) -> list[User]: ...
 

@@ -37,6 +37,10 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created_at", Double, nullable=False),
     Column("epoch", Double, nullable=False, default=0.0),
+    # core.names.fold_username(username): names that fold alike are one account, so this is unique. Always set by
+    # the store; nullable only because SQLite cannot add a NOT NULL column without a default (migration 0009).
+    Column("username_folded", Text, nullable=True),
+    Index("ux_users_username_folded", "username_folded", unique=True),
 )
 
 signing_keys = Table(

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import StoredKey, User
+from sessionward.core.names import fold_username
 from sessionward.errors import Conflict
 from sessionward.stores import schema as t
 from sessionward.stores._sql_base import DEFAULT_POOL_SIZE, PoolPlan, engine_url, sqlite_url
@@ -42,6 +43,7 @@ class SqlStore(SqlWebAuthn):
                 insert(t.users).values(
                     user_id=user.user_id,
                     username=user.username,
+                    username_folded=fold_username(user.username),
                     password_hash=user.password_hash,
                     is_admin=user.is_admin,
                     created_at=user.created_at,
@@ -53,7 +55,10 @@ class SqlStore(SqlWebAuthn):
         try:
             await self._write(run)
         except IntegrityError as exc:
-            raise Conflict(f"the user {user.username!r} exists already") from exc
+            taken = await self.get_user_by_name(user.username)
+            name = taken.username if taken else user.username
+            alike = f": {user.username!r} differs from it only in case" if name != user.username else ""
+            raise Conflict(f"the user {name!r} exists already{alike} (usernames are one whatever their case)") from exc
 
     async def _one_user(self, where: Any) -> User | None:
         row = await self._read(lambda conn: conn.execute(select(t.users).where(where)).first())
@@ -64,7 +69,8 @@ class SqlStore(SqlWebAuthn):
         return [_user(r) for r in rows]
 
     async def get_user_by_name(self, username: str) -> User | None:
-        return await self._one_user(t.users.c.username == username)
+        """The user whose name folds like `username` (core.names.fold_username): `Alice` finds alice."""
+        return await self._one_user(t.users.c.username_folded == fold_username(username))
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._one_user(t.users.c.user_id == user_id)

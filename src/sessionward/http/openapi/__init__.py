@@ -104,7 +104,8 @@ def _paths() -> dict[str, Any]:
         "/v1/sessions/refresh": {
             "post": _op(
                 "Rotate a refresh token: new tokens for the same session. In cookie transport: no body (or one "
-                "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin",
+                "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin (public "
+                "clients only). A confidential client (one with a secret) authenticates: Basic or client_secret_post",
                 _status(
                     s200=any_session,
                     s400=_error(
@@ -116,11 +117,17 @@ def _paths() -> dict[str, Any]:
                     ),
                     s401=_error(
                         "The refresh token is invalid, expired, revoked or reused, or it is DPoP-bound and the proof "
-                        "is missing or by another key",
+                        "is missing or by another key, or issued to another client (invalid_grant); the session's "
+                        "client has a secret and the request did not authenticate it (invalid_client: HTTP Basic, "
+                        "or client_id and client_secret in the body)",
                         "invalid_grant",
+                        "invalid_client",
                     ),
                     s403=r403_csrf,
                     s415=r415,
+                    s429=_error(
+                        "Too many failed client authentications", "too_many_attempts", Retry_After="RetryAfter"
+                    ),
                 ),
                 requestBody=_body("Refresh"),
                 parameters=[_DPOP_PARAMETER],
@@ -236,6 +243,9 @@ def _paths() -> dict[str, Any]:
                         "headers": {"Cache-Control": _ref("headers", "NoStore")},
                     },
                     s401=_ref("responses", "InvalidClient"),
+                    s429=_error(
+                        "Too many failed client authentications", "too_many_attempts", Retry_After="RetryAfter"
+                    ),
                 ),
                 auth="basic",
                 parameters=[

@@ -68,7 +68,11 @@ _SCHEMAS: dict[str, Schema] = {
     "AnySession": {"oneOf": [_ref("schemas", "Session"), _ref("schemas", "CookieSession")]},
     # -- end of cookie transport
     # Token transport sends refresh_token; cookie transport may send {} (or no body) and the cookie.
-    "Refresh": _obj({"refresh_token": _str(max_len=8192)}, []),
+    # A confidential client (one with a secret) authenticates: HTTP Basic, or client_id and client_secret here.
+    "Refresh": _obj(
+        {"refresh_token": _str(max_len=8192), "client_id": _str(max_len=1024), "client_secret": _str(max_len=1024)},
+        [],
+    ),
     "Me": _obj(
         {**_strs("sub", "username", "session_id", "client_id", "acr"), "amr": _AMR, "auth_time": _TIME}, closed=True
     ),
@@ -94,6 +98,8 @@ _SCHEMAS: dict[str, Schema] = {
         {
             "token": _str(1, 8192, description="An access token or a refresh token; given exactly once"),
             "token_type_hint": _str(description="Accepted and not needed: the token's form tells its type"),
+            "client_id": _str(max_len=1024, description="client_secret_post (with client_secret), or with Basic"),
+            "client_secret": _str(max_len=1024, description="client_secret_post; never together with Basic"),
         },
         ["token"],
     ),
@@ -104,14 +110,15 @@ _SCHEMAS: dict[str, Schema] = {
                 **_obj(
                     {
                         "active": {"const": True},
-                        "token_type": _str(enum=["Bearer", "DPoP", "refresh_token"]),
+                        "token_type": _str(enum=["Bearer", "DPoP"], description="Access tokens only"),
                         **_strs("sub", "sid", "client_id", "iss", "aud", "jti", "acr", "username"),
                         **{claim: _INT for claim in ("iat", "exp", "nbf", "auth_time")},
                         "amr": _AMR,
                     },
-                    ["active", "token_type", "sub", "sid", "client_id", "iat", "exp"],
+                    ["active", "sub", "sid", "client_id", "iat", "exp"],
                 ),
-                "description": "An access token answers its claims and username; a refresh token fewer members",
+                "description": "An access token answers its claims, token_type and username; a refresh token fewer "
+                "members and no token_type. Another client's token is not active unless the caller has introspect_any",
             },
         ]
     },
@@ -214,7 +221,7 @@ _RESPONSES: dict[str, dict[str, Any]] = {
         DPoP_Nonce="DpopNonce",
     ),
     "InvalidClient": _error(
-        "Client authentication (HTTP Basic, a client with a secret) failed",
+        "Client authentication (HTTP Basic or client_secret_post, a client with a secret) failed",
         "invalid_client",
         WWW_Authenticate="BasicChallenge",
     ),

@@ -123,6 +123,7 @@ def _oauth(summary: str, ok: dict[str, Any]) -> dict[str, Any]:
             s400=_ref("responses", "InvalidRequest"),
             s401=_ref("responses", "InvalidClient"),
             s415=_ref("responses", "UnsupportedMediaType"),
+            s429=_error("Too many failed client authentications", "too_many_attempts", Retry_After="RetryAfter"),
         ),
         auth="basic",
         requestBody=_body("TokenForm", form),

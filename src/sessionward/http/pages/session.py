@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from sessionward.core.models import Session
 from sessionward.crypto.jwt import AccessClaims
-from sessionward.errors import InvalidGrant, InvalidToken
+from sessionward.errors import InvalidClient, InvalidGrant, InvalidToken
 from sessionward.http import csrf
 from sessionward.http.context import client_ip, services
 from sessionward.http.cookies import (
@@ -91,7 +91,8 @@ async def resolve(request: Request) -> PageSession | NoSession:
     if refresh is not None:
         try:
             issued = await svc.sessions.refresh(refresh)
-        except InvalidGrant:
+        except (InvalidGrant, InvalidClient):  # InvalidClient: a confidential client's session refreshes only
+            # with that client's authentication, which a browser's cookie never carries
             return NoSession(await _why_ended(request, refresh), True)
         claims = await _authenticate(request, issued.access_token)
         if claims is not None:

@@ -6,9 +6,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sessionward.core.client_auth import is_basic, presented_credentials
 from sessionward.errors import InvalidGrant, InvalidRequest, InvalidToken
 from sessionward.http import csrf
-from sessionward.http.body import json_body
+from sessionward.http.body import JsonBody, json_body
 from sessionward.http.context import client_ip, principal, rfc3339, services, token_endpoint_dpop
 from sessionward.http.cookies import (
     TOKEN_HEADERS,
@@ -108,8 +109,24 @@ async def refresh(request: Request) -> Response:
     if cookie is not None and body.string("refresh_token", required=False, max_len=8192) == "":
         return await _cookie_refresh(request, cookie)
     token = body.string("refresh_token", max_len=8192)
-    issued = await services(request).sessions.refresh(token, await token_endpoint_dpop(request))
+    client_id = await _refresh_client(request, body)
+    issued = await services(request).sessions.refresh(token, await token_endpoint_dpop(request), client_id)
     return session_answer(issued, 200)
+
+
+async def _refresh_client(request: Request, body: JsonBody) -> str | None:
+    """The client a token-transport refresh authenticates (RFC 6749 section 6): HTTP Basic, or client_id and
+    client_secret in the body, never both; None when it presents no client credentials (a public client). Another
+    Authorization scheme is not client authentication here and is ignored, as before."""
+    authorization = request.headers.get("authorization")
+    credentials = presented_credentials(
+        authorization if is_basic(authorization) else None,
+        body.string("client_id", required=False, max_len=1024) or None,
+        body.string("client_secret", required=False, max_len=1024) or None,
+    )
+    if credentials is None:
+        return None
+    return await services(request).clients.check(credentials, client_ip(request))
 
 
 async def me(request: Request) -> Response:
