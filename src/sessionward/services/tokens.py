@@ -159,7 +159,8 @@ class TokenService:
     async def authenticate(
         self, authorization: str | None, now: float, ip: str, dpop: DpopRequest | None = None
     ) -> AccessClaims:
-        """The access token of an Authorization header; every rejection is audited with its reason.
+        """The access token of an Authorization header; every rejection is audited with its reason (as
+        `token.rejected`, or `dpop.rejected` by the DPoP service for a refused proof).
 
         A DPoP-bound token (`cnf.jkt`) is accepted only as `DPoP <token>` with a valid, first-seen proof by its
         key for this request (`dpop`), never as a bearer token; an unbound token only as `Bearer <token>`.
@@ -185,7 +186,9 @@ class TokenService:
             elif not self._live.known(claims.sid, claims.sub, claims.client_id, now):
                 await self._prove_alive(claims, now, check_epoch=False)
             return claims
-        except (InvalidToken, InvalidDpopProof) as exc:
+        except InvalidDpopProof:
+            raise  # audited where the proof was checked, as dpop.rejected (services/dpop.py)
+        except InvalidToken as exc:
             await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
             raise
 
