@@ -21,7 +21,9 @@ from sessionward.services.container import open_services
 from tests.service.conftest import Server, start_server
 from tests.service.helpers import PASSWORD, SHORT_POLICY, bearer, login, me_status
 from tests.service.test_audit_trail import records
+from tests.service.test_revocation import basic
 
+RS = {"SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "rs-secret-value-1234"}
 INVALID = {"error": "invalid_token", "error_description": "the access token is missing, invalid, expired or revoked"}
 
 
@@ -60,7 +62,7 @@ def rejection_reasons(server: Server) -> list[str]:
 
 @pytest.fixture
 def live(make_server: Callable[..., Server], clock: FakeClock) -> tuple[Server, SigningKey]:
-    server = make_server(env=SHORT_POLICY, clock=clock)
+    server = make_server(env={**SHORT_POLICY, **RS}, clock=clock)
     server.add_user("alice", PASSWORD)
     server.add_user("bob", PASSWORD)
     return server, server_key(server)
@@ -163,3 +165,25 @@ def test_a_store_that_cannot_say_fails_closed_with_503(live: tuple[Server, Signi
             db.commit()
             db.close()
         assert me_status(c, unseen["access_token"]) == 200
+
+
+def test_introspection_calls_a_token_of_a_made_up_or_another_users_session_inactive(
+    live: tuple[Server, SigningKey],
+) -> None:
+    server, key = live
+    with server.client() as c:
+        alice, bob = session_of(login(server, c, "alice")), session_of(login(server, c, "bob"))
+
+        def introspect(token: str) -> dict[str, Any]:
+            r = c.post("/v1/oauth/introspect", data={"token": token}, headers=basic("rs", RS[next(iter(RS))]))
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            return body
+
+        assert introspect(minted(server, key, **alice))["active"] is True  # the control
+        for forged in (
+            minted(server, key),
+            minted(server, key, **{**bob, "sub": alice["sub"]}),
+            minted(server, key, **{**alice, "client_id": "rs"}),
+        ):
+            assert introspect(forged) == {"active": False}

@@ -197,16 +197,7 @@ class TokenService:
         still configured), and is alive. A store that cannot be read raises: the request fails closed (503).
 
         `check_epoch`: also read the user's epoch (when the revocation state, which knows it, may be stale)."""
-        session = await self._store.get_session(claims.sid)
-        if session is None:
-            raise InvalidToken("unknown_session")
-        if session.user_id != claims.sub or session.client_id != claims.client_id:
-            raise InvalidToken("session_mismatch")
-        if session.client_id not in self._settings.clients:
-            raise InvalidToken("client_removed")
-        policy = self._settings.policies.get(session.policy)
-        if policy is None or not is_alive(session, policy, now):
-            raise InvalidToken("session_ended")
+        session, policy = check_session_of(claims, await self._store.get_session(claims.sid), self._settings, now)
         if check_epoch:
             user = await self._store.get_user(claims.sub)
             if user is None or claims.iat < user.epoch:
@@ -216,6 +207,24 @@ class TokenService:
             raise InvalidToken("session_ended")
         until = min(now + self._trust_for, session_deadline(session, policy))
         self._live.remember(session.sid, session.user_id, session.client_id, until)
+
+
+def check_session_of(
+    claims: AccessClaims, session: Session | None, settings: Settings, now: float
+) -> tuple[Session, PolicySettings]:
+    """The token's session and its policy when that session proves the token alive (SPEC 4): it exists,
+    belongs to the token's user and client, the client is still configured, and it is alive at `now`.
+    InvalidToken naming why not otherwise (a made-up or another user's session is refused like a revoked one)."""
+    if session is None:
+        raise InvalidToken("unknown_session")
+    if session.user_id != claims.sub or session.client_id != claims.client_id:
+        raise InvalidToken("session_mismatch")
+    if session.client_id not in settings.clients:
+        raise InvalidToken("client_removed")
+    policy = settings.policies.get(session.policy)
+    if policy is None or not is_alive(session, policy, now):
+        raise InvalidToken("session_ended")
+    return session, policy
 
 
 def bearer_token(authorization: str | None) -> str:
