@@ -137,10 +137,11 @@ class InvalidDpopProof(SessionwardError):
 
     code = "invalid_dpop_proof"
 
-    def __init__(self, reason: str, at_token_endpoint: bool = False) -> None:
+    def __init__(self, reason: str, at_token_endpoint: bool = False, jkt: str | None = None) -> None:
         super().__init__("the DPoP proof is missing or invalid")
         self.reason = reason
         self.at_token_endpoint = at_token_endpoint
+        self.jkt = jkt  # the proof key's thumbprint (public), when the refusal knows it: for the audit record
 
 
 class UseDpopNonce(InvalidDpopProof):

@@ -49,12 +49,32 @@ def test_a_proof_at_sign_in_binds_the_tokens_and_every_use_needs_one(dpop_server
         assert dpop_me(dpop_server, c, key, body["access_token"]).status_code == 200
 
 
-@pytest.mark.parametrize("alg", ["RS256", "PS256", "EdDSA"])
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "EdDSA", "Ed25519"])
 def test_every_advertised_algorithm_binds(dpop_server: Server, alg: str) -> None:
     key = DpopKey(alg)
     with dpop_server.client() as c:
         body = dpop_login(dpop_server, c, key).json()
         assert dpop_me(dpop_server, c, key, body["access_token"]).status_code == 200
+
+
+def test_an_ed25519_proof_as_current_panva_clients_sign_it(dpop_server: Server) -> None:
+    """jose 6 / oauth4webapi sign `alg: "Ed25519"` (RFC 9864): sign-in, resource, refresh, and discovery and the
+    challenge name both spellings; a proof of the other spelling by the same key is the same key."""
+    key = DpopKey("Ed25519")
+    with dpop_server.client() as c:
+        conf = c.get("/.well-known/openid-configuration").json()
+        assert {"Ed25519", "EdDSA"} <= set(conf["dpop_signing_alg_values_supported"])
+        r = dpop_login(dpop_server, c, key)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert payload_of(body["access_token"])["cnf"] == {"jkt": key.jkt}
+        assert dpop_me(dpop_server, c, key, body["access_token"]).status_code == 200
+        assert dpop_me(dpop_server, c, key, body["access_token"], alg="EdDSA").status_code == 200
+        r = dpop_refresh(dpop_server, c, key, body["refresh_token"])
+        assert r.status_code == 200, r.text
+        refused = c.get("/v1/me", headers={"Authorization": f"DPoP {r.json()['access_token']}"})
+        algs = refused.headers["www-authenticate"].partition('algs="')[2].partition('"')[0].split()
+        assert {"Ed25519", "EdDSA"} <= set(algs)
 
 
 def test_a_bound_token_as_bearer_or_without_a_proof_is_refused(dpop_server: Server) -> None:

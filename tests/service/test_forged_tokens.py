@@ -17,14 +17,25 @@ import tests.forgery as f
 from sessionward.crypto.keys import SigningKey
 from sessionward.services.container import open_services
 from tests.service.conftest import Server, start_server
+from tests.service.helpers import PASSWORD
 from tests.unit.test_jwt_verify import Listener
 
 REQUIRED = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "client_id", "auth_time", "acr", "amr")
 
 
+# The claims every forged token starts from name a real, live session (SPEC 4: a token naming a session that
+# never existed is refused), so each attack below fails for its own reason.
+SESSION: dict[str, object] = {}
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, SigningKey, SigningKey]]:
     server, stop = start_server(tmp_path_factory.mktemp("forgery"))
+    server.add_user("alice", PASSWORD)
+    with server.client() as c:
+        body = server.login(c, "alice", PASSWORD).json()
+    issued = f.payload_of(body["access_token"])
+    SESSION.update(sub=issued["sub"], sid=issued["sid"], client_id=issued["client_id"])
 
     async def keys() -> tuple[SigningKey, SigningKey]:
         svc = await open_services(server.settings)
@@ -50,7 +61,7 @@ def attacks(server: Server, ec: SigningKey, rsa: SigningKey, listener_port: int)
     now = time.time()
 
     def claims(**overrides: object) -> dict[str, object]:
-        return f.legit_claims(server.base_url, "sessionward", now, **overrides)
+        return f.legit_claims(server.base_url, "sessionward", now, **{**SESSION, **overrides})
 
     url = f"http://127.0.0.1:{listener_port}/jwks.json"
     cases: dict[str, Callable[[], str]] = {}
@@ -106,7 +117,7 @@ def test_the_control_token_is_accepted(live: tuple[Server, SigningKey, SigningKe
     server, ec, rsa = live
     with server.client() as c:
         for key in (ec, rsa):
-            token = f.legit(key, f.legit_claims(server.base_url, "sessionward", time.time()))
+            token = f.legit(key, f.legit_claims(server.base_url, "sessionward", time.time(), **SESSION))
             assert c.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
@@ -157,7 +168,7 @@ def test_rejections_are_audited_with_a_reason_and_without_the_token(
 
 def test_tokens_in_cookies_or_query_are_not_read(live: tuple[Server, SigningKey, SigningKey]) -> None:
     server, ec, _rsa = live
-    token = f.legit(ec, f.legit_claims(server.base_url, "sessionward", time.time()))
+    token = f.legit(ec, f.legit_claims(server.base_url, "sessionward", time.time(), **SESSION))
     with server.client() as c:
         assert c.get("/v1/me", params={"access_token": token}).status_code == 401
         assert c.get("/v1/me", headers={"Cookie": f"access_token={token}"}).status_code == 401

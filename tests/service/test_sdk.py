@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -206,10 +207,13 @@ def test_forged_expired_and_foreign_tokens_are_refused(
     ec, rsa = signing_keys(idp)
     now = time.time()
 
-    def claims(**overrides: object) -> dict[str, object]:
-        return f.legit_claims(idp.base_url, "sessionward", now, **overrides)
-
     real = login(idp, http)["access_token"]
+    # Every forged token names the real session, so each fails for its own reason (a made-up one is refused).
+    session = {name: f.payload_of(real)[name] for name in ("sub", "sid", "client_id")}
+
+    def claims(**overrides: object) -> dict[str, object]:
+        return f.legit_claims(idp.base_url, "sessionward", now, **{**session, **overrides})
+
     attacks = {
         "wrong-audience": f.legit(ec, claims(aud="another-api")),
         "wrong-issuer": f.legit(rsa, claims(iss="https://evil.example")),
@@ -233,6 +237,75 @@ def test_forged_expired_and_foreign_tokens_are_refused(
             r = app.get("/whoami", headers=bearer(token))
             assert r.status_code == 401, name
             assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"', name
+
+
+def test_a_token_naming_a_session_that_never_existed_is_refused_after_one_introspection(
+    idp: Server, http: httpx2.Client, make_rp: Callable[..., RelyingApp]
+) -> None:
+    """SPEC 4 in the app: the feed knows ended sessions only, so the first token of a session is introspected
+    once; repeated requests make no further call."""
+    rp = make_rp(idp)
+    ec, _rsa = signing_keys(idp)
+    now = time.time()
+    idp.add_user("bob", PASSWORD)
+    alice = {k: f.payload_of(login(idp, http)["access_token"])[k] for k in ("sub", "sid", "client_id")}
+    bob = {k: f.payload_of(login(idp, http, "bob")["access_token"])[k] for k in ("sub", "sid", "client_id")}
+
+    def minted(**claims: object) -> str:
+        return f.legit(ec, f.legit_claims(idp.base_url, "sessionward", now, **claims))
+
+    with rp.client() as app:
+        before = rp.auth.session_checks
+        good = minted(**alice)
+        for _ in range(5):
+            assert app.get("/whoami", headers=bearer(good)).status_code == 200
+        assert rp.auth.session_checks == before + 1
+        for forged in (
+            minted(),
+            minted(sub=alice["sub"], client_id="web"),
+            minted(**{**bob, "sub": alice["sub"]}),
+        ):
+            r = app.get("/whoami", headers=bearer(forged))
+            assert (r.status_code, r.json()["error"]) == (401, "invalid_token")
+        # Known alive in the app, then ended: refused by way of the feed.
+        s = login(idp, http)
+        assert app.get("/whoami", headers=bearer(s["access_token"])).status_code == 200
+        assert http.delete("/v1/sessions/current", headers=bearer(s["access_token"])).status_code == 204
+        wait_status(app, "/whoami", s["access_token"], 401, within=1.0)
+
+
+def test_a_session_that_cannot_be_checked_is_answered_503_never_let_through(
+    idp: Server, http: httpx2.Client, make_rp: Callable[..., RelyingApp]
+) -> None:
+    rp = make_rp(idp)
+    seen, unseen = login(idp, http), login(idp, http)
+    with rp.client() as app:
+        assert app.get("/whoami", headers=bearer(seen["access_token"])).status_code == 200
+        db = sqlite3.connect(idp.data_dir / "sessionward.db", timeout=10)
+        try:  # sessionward cannot read its sessions (its introspection answers 503); the feed still runs
+            db.execute("ALTER TABLE sessions RENAME TO sessions_away")
+            db.commit()
+            r = app.get("/whoami", headers=bearer(unseen["access_token"]))
+            assert (r.status_code, r.json()["error"]) == (503, "temporarily_unavailable")
+            assert r.headers["retry-after"] == "1"
+            assert app.get("/whoami", headers=bearer(seen["access_token"])).status_code == 200
+        finally:
+            db.execute("ALTER TABLE sessions_away RENAME TO sessions")
+            db.commit()
+            db.close()
+        assert app.get("/whoami", headers=bearer(unseen["access_token"])).status_code == 200
+
+
+def test_without_session_proofs_the_app_trusts_any_signed_unrevoked_token(
+    idp: Server, make_rp: Callable[..., RelyingApp]
+) -> None:
+    """The documented limit of `prove_sessions=False`: no introspection, so a made-up session passes."""
+    rp = make_rp(idp, prove_sessions=False)
+    ec, _rsa = signing_keys(idp)
+    with rp.client() as app:
+        made_up = f.legit(ec, f.legit_claims(idp.base_url, "sessionward", time.time()))
+        assert app.get("/whoami", headers=bearer(made_up)).status_code == 200
+    assert rp.auth.session_checks == 0
 
 
 def test_unknown_kids_cost_at_most_one_jwks_fetch_per_interval(idp: Server, make_rp: Callable[..., RelyingApp]) -> None:

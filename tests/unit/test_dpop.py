@@ -150,6 +150,35 @@ def test_the_key_type_must_match_the_algorithm() -> None:
     rejected(good(jwk={**ES.jwk, "alg": "ES384"}), "bad_jwk")
 
 
+def test_ed25519_goes_by_both_names_for_one_key_and_one_thumbprint() -> None:
+    """RFC 9864's fully specified "Ed25519" (current panva jose / oauth4webapi) and RFC 8037's "EdDSA"."""
+    assert {"EdDSA", "Ed25519"} <= set(DPOP_ALGORITHMS)
+    key = DpopKey("Ed25519")
+    by_new_name, by_old_name = check(good(key)), check(good(key, alg="EdDSA"))
+    assert by_new_name.jkt == by_old_name.jkt == key.jkt
+    # A jwk naming its algorithm may use either name under either header name.
+    for jwk_alg in ("EdDSA", "Ed25519"):
+        for alg in ("EdDSA", "Ed25519"):
+            assert check(good(key, alg=alg, jwk={**key.jwk, "alg": jwk_alg})).jkt == key.jkt
+    rejected(good(key, jwk={**key.jwk, "alg": "ES256"}), "bad_jwk")
+
+
+@pytest.mark.parametrize("alg", ["ed25519", "ED25519", "Ed448", "EdDSA448", "Ed25519ph"])
+def test_no_other_spelling_or_edwards_curve_is_an_algorithm(alg: str) -> None:
+    rejected(good(DpopKey("Ed25519"), alg=alg), "bad_alg")
+
+
+def test_ed25519_needs_an_okp_key_on_ed25519() -> None:
+    rejected(good(DpopKey("ES256"), alg="Ed25519"), "bad_jwk")
+    rejected(good(DpopKey("RS256"), alg="Ed25519"), "bad_jwk")
+    ed = DpopKey("Ed25519")
+    for alg in ("Ed25519", "EdDSA"):
+        rejected(good(ed, alg=alg, jwk={**ed.jwk, "crv": "Ed448"}), "bad_jwk")  # Ed448 is not supported
+        rejected(good(ed, alg=alg, jwk={**ed.jwk, "crv": "X25519"}), "bad_jwk")  # a key-agreement key
+        rejected(good(ed, alg=alg, jwk={**ed.jwk, "x": b64url(b"\x01" * 31)}), "bad_jwk")
+    rejected(good(ed, alg="Ed25519", jwk=DpopKey("Ed25519").jwk), "bad_signature")
+
+
 @pytest.mark.parametrize(
     "jwk",
     [

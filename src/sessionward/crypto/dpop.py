@@ -37,12 +37,24 @@ __all__ = [
     "verify_proof",
 ]
 
-DPOP_ALGORITHMS: Final = ("ES256", "RS256", "PS256", "EdDSA")
+# The proof algorithms accepted, the one list every part reads (verification, the `WWW-Authenticate` algs,
+# discovery's `dpop_signing_alg_values_supported`). Ed25519 goes by two names: "EdDSA" (RFC 8037) and the fully
+# specified "Ed25519" (RFC 9864, what current jose and oauth4webapi sign); both mean an OKP key on Ed25519 only
+# (Ed448, which "EdDSA" also covers, is not supported).
+DPOP_ALGORITHMS: Final = ("ES256", "RS256", "PS256", "EdDSA", "Ed25519")
 MAX_PROOF_BYTES: Final = 8192  # an RSA-8192 jwk and its signature fit; nothing honest comes near
 MIN_JTI_LENGTH: Final = 16
 MAX_JTI_LENGTH: Final = 256
 MAX_NONCE_LENGTH: Final = 512
-_KTY: Final = {"ES256": "EC", "RS256": "RSA", "PS256": "RSA", "EdDSA": "OKP"}
+_KTY: Final = {"ES256": "EC", "RS256": "RSA", "PS256": "RSA", "EdDSA": "OKP", "Ed25519": "OKP"}
+# The `alg` a proof's `jwk` may name (when it names one) for each proof algorithm: the two Ed25519 names are one.
+_JWK_ALGS: Final = {
+    "ES256": ("ES256",),
+    "RS256": ("RS256",),
+    "PS256": ("PS256",),
+    "EdDSA": ("EdDSA", "Ed25519"),
+    "Ed25519": ("EdDSA", "Ed25519"),
+}
 # The members of each public key type's JWK (RFC 7638 section 3.2: exactly these enter the thumbprint).
 _PUBLIC_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
 # Header members that point at other keys: the proof's key is its `jwk`, nothing else.
@@ -141,7 +153,7 @@ def _public_key(jwk: object, alg: str) -> tuple[Any, dict[str, Any]]:
     kty = _KTY[alg]
     if jwk.get("kty") != kty:
         raise DpopRejected("bad_jwk")
-    if "alg" in jwk and jwk["alg"] != alg:
+    if "alg" in jwk and jwk["alg"] not in _JWK_ALGS[alg]:
         raise DpopRejected("bad_jwk")
     try:
         if kty == "EC":
@@ -179,7 +191,7 @@ def _verify_signature(key: Any, alg: str, signature: bytes, data: bytes) -> None
             if len(signature) != (key.key_size + 7) // 8:
                 raise InvalidSignature
             key.verify(signature, data, padding.PKCS1v15() if alg == "RS256" else _PSS, _SHA256)
-        else:
+        else:  # EdDSA / Ed25519: the key was checked to be an Ed25519 one
             if len(signature) != 64:
                 raise InvalidSignature
             key.verify(signature, data)

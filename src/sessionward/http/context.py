@@ -46,7 +46,7 @@ def dpop_request(request: Request) -> DpopRequest:
     """The request's `DPoP` proofs and its method and URL as the issuer names it (RFC 9449 section 4.3: htu
     is compared without query and fragment; the issuer, not the Host header, names the server)."""
     url = services(request).settings.server.issuer_url + request.url.path
-    return DpopRequest(tuple(request.headers.getlist("dpop")), request.method, url)
+    return DpopRequest(tuple(request.headers.getlist("dpop")), request.method, url, client_ip(request))
 
 
 async def token_endpoint_dpop(request: Request) -> str | None:

@@ -33,15 +33,19 @@ async def get_json(http: httpx2.AsyncClient, url: str) -> object:
     return response.json()
 
 
-async def discover_jwks_uri(http: httpx2.AsyncClient, issuer: str) -> str:
-    """The jwks_uri of the issuer's discovery document, which must name exactly this issuer (OIDC Discovery 4.3)."""
+async def discover(http: httpx2.AsyncClient, issuer: str) -> tuple[str, str | None]:
+    """The jwks_uri and introspection_endpoint (None when it names none) of the issuer's discovery document,
+    which must name exactly this issuer (OIDC Discovery 4.3)."""
     document = await get_json(http, issuer.rstrip("/") + DISCOVERY_PATH)
     if type(document) is not dict or document.get("issuer") != issuer:
         raise ValueError("the discovery document names another issuer")
     jwks_uri = document.get("jwks_uri")
     if type(jwks_uri) is not str or not jwks_uri.startswith("https://"):
         raise ValueError("the discovery document has no https jwks_uri")
-    return jwks_uri
+    introspection = document.get("introspection_endpoint")
+    if introspection is not None and (type(introspection) is not str or not introspection.startswith("https://")):
+        raise ValueError("the discovery document's introspection_endpoint is not an https URL")
+    return jwks_uri, introspection
 
 
 class IssuerKeys:

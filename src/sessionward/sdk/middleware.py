@@ -3,7 +3,9 @@
 Per request, no network call: the bearer token is verified locally with the issuer's public keys by the same
 strict TokenVerifier sessionward itself uses (typ at+jwt, iss, aud, exp/nbf/iat with leeway, the algorithm taken
 from the key found by kid), then checked against the revocation state the SSE feed keeps in memory. The route gets
-the Principal in `scope["sessionward.principal"]` (read it with `get_principal`).
+the Principal in `scope["sessionward.principal"]` (read it with `get_principal`). The one exception: the first
+token of each session is introspected once (sdk/_sessions.py), so a token naming a session that never existed
+is refused (SPEC 4).
 
 It fails closed: while the feed has not proven itself alive within `feed_bound` seconds, every protected request
 is answered 503 temporarily_unavailable, because a token could have been revoked meanwhile.
@@ -29,8 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionward.crypto.jwt import TokenRejected, TokenVerifier, VerifyRules
 from sessionward.sdk._feed import RevocationFeed
-from sessionward.sdk._keys import IssuerKeys, discover_jwks_uri
+from sessionward.sdk._keys import IssuerKeys, discover
 from sessionward.sdk._principal import SCOPE_KEY, Principal
+from sessionward.sdk._sessions import CannotProve, SessionProofs, SessionUnknown
 
 log = logging.getLogger("sessionward.sdk")
 
@@ -46,6 +49,12 @@ _UNAVAILABLE: Final = (
     503,
     "temporarily_unavailable",
     "the revocation feed is not current; try again shortly",
+    [(b"retry-after", b"1")],
+)
+_CANNOT_PROVE: Final = (
+    503,
+    "temporarily_unavailable",
+    "the token's session could not be checked; try again shortly",
     [(b"retry-after", b"1")],
 )
 
@@ -84,12 +93,17 @@ class SessionwardAuth:
         jwks_refetch_interval: float = 10.0,
         jwks_refresh_interval: float = 300.0,
         startup_timeout: float = 5.0,
+        prove_sessions: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`exempt_paths` are exact paths served without a token (health checks). `jwks_refetch_interval`: at
         most one JWKS refetch this often for tokens naming an unknown kid; `jwks_refresh_interval`: the JWKS is
         read again this often anyway, so keys the issuer dropped stop verifying. `startup_timeout`: how long
-        startup (or the first request) waits for the keys and the feed before answering 503."""
+        startup (or the first request) waits for the keys and the feed before answering 503.
+
+        `prove_sessions`: introspect the first token of each session once (sdk/_sessions.py), so a validly
+        signed token naming a session that never existed is refused (SPEC 4); the client must be allowed to
+        introspect. False skips that call and trusts any validly signed, unrevoked token's session."""
         if not issuer.startswith("https://"):
             raise ValueError("issuer must be an https:// URL (the client secret travels to it)")
         if not client_id or not client_secret:
@@ -115,6 +129,7 @@ class SessionwardAuth:
         self._rules = VerifyRules(issuer=issuer, audience=audience, leeway=leeway)
         self._feed = RevocationFeed(feed_bound, leeway, clock)
         self._feed.on_synced = self._check_ready
+        self._sessions = SessionProofs(leeway) if prove_sessions else None
         self._keys: IssuerKeys | None = None
         self._verifier: TokenVerifier | None = None
         self._http: httpx2.AsyncClient | None = None
@@ -137,6 +152,11 @@ class SessionwardAuth:
     @property
     def feed_connections(self) -> int:
         return self._feed.connections
+
+    @property
+    def session_checks(self) -> int:
+        """Introspections made to prove a session alive (one per session and token life, not per request)."""
+        return 0 if self._sessions is None else self._sessions.checks
 
     # -- lifetime ------------------------------------------------------------------------------------------
 
@@ -188,7 +208,12 @@ class SessionwardAuth:
         while True:
             try:
                 if keys.jwks_uri is None:
-                    keys.jwks_uri = await discover_jwks_uri(self._http, self._issuer)
+                    jwks_uri, introspection = await discover(self._http, self._issuer)
+                    if self._sessions is not None:
+                        if introspection is None:
+                            raise ValueError("the issuer names no introspection_endpoint to prove sessions with")
+                        self._sessions.endpoint = introspection
+                    keys.jwks_uri = jwks_uri
                 await keys.fetch()
             except Exception as exc:  # keep trying whatever failed: without keys every request is refused
                 log.warning("sessionward keys: %s: %s", type(exc).__name__, exc)
@@ -236,6 +261,10 @@ class SessionwardAuth:
             log.debug("sessionward: token refused (%s)", denied.reason)
             await _deny(scope, send, *_INVALID_TOKEN)
             return
+        except CannotProve as exc:
+            log.warning("sessionward: a session could not be proven alive: %s", exc)
+            await _deny(scope, send, *_CANNOT_PROVE)
+            return
         scope[SCOPE_KEY] = principal
         await self.app(scope, receive, send)
 
@@ -256,6 +285,16 @@ class SessionwardAuth:
             raise _Denied("key_bound")  # a DPoP-bound token needs a proof of possession this SDK does not check
         if self._feed.is_revoked(claims.sid, claims.sub, claims.iat):
             raise _Denied("revoked")
+        sessions = self._sessions
+        if sessions is not None and not sessions.known(claims):
+            assert self._http is not None
+            try:
+                await sessions.prove(self._http, self._auth, token, claims)
+            except SessionUnknown:
+                raise _Denied("unknown_session") from None
+            # An ending that arrived while sessionward was asked.
+            if self._feed.is_revoked(claims.sid, claims.sub, claims.iat):
+                raise _Denied("revoked")
         return Principal.from_claims(claims)
 
 

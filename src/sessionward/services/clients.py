@@ -20,7 +20,7 @@ from sessionward.core.session import is_alive, session_deadline
 from sessionward.errors import InvalidClient, InvalidToken, TooManyAttempts
 from sessionward.services.sessions import SessionService
 from sessionward.services.throttling import Throttle
-from sessionward.services.tokens import TokenService, refresh_token_hash
+from sessionward.services.tokens import TokenService, check_session_of, refresh_token_hash
 from sessionward.services.usernames import Usernames
 from sessionward.stores.base import DurableStore
 
@@ -117,9 +117,9 @@ class ClientService:
                 return INACTIVE
             if not caller.introspect_any and claims.client_id != client_id:
                 return await self._refused(client_id, claims.client_id, claims.sid, now)
-            session = await self._store.get_session(claims.sid)
-            policy = self._sessions.policy(session) if session else None
-            if session is None or policy is None or not is_alive(session, policy, now):
+            try:  # the session must prove the token alive: exist, be the token's user's and client's (SPEC 4)
+                check_session_of(claims, await self._store.get_session(claims.sid), self._settings, now)
+            except InvalidToken:
                 return INACTIVE
             username = await self._usernames.of(claims.sub)
             token_type = "DPoP" if claims.cnf_jkt is not None else "Bearer"  # `cnf` is among the claims

@@ -153,7 +153,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         publish=redis.channel.publish if redis else None,
     )
     passwords = Passwords(settings.passwords)
-    dpop = DpopService(settings, keyring, ephemeral)
+    dpop = DpopService(settings, keyring, ephemeral, store)
     tokens = TokenService(settings, keyring, revocations, store, dpop)
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
     throttle = Throttle(ephemeral)

@@ -9,6 +9,10 @@ Nonces are an HMAC of a 5-minute time bucket under a key derived from the active
 same signing keys from the durable store, so every node issues and accepts the same nonces without sharing
 anything else; a key rotation changes them, and a client that holds an old one simply gets `use_dpop_nonce`
 with the new one. The current and the previous bucket are accepted.
+
+Every refusal is audited here as `dpop.rejected` with its reason, the address and the path, wherever the proof
+came (sign-in, second step, refresh, or with an access token): a replayed proof at a token endpoint is the sign
+of a stolen key. Never the proof itself; the key's thumbprint (public) when the refusal is a replay.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ import hmac
 import math
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 
 from sessionward.config import Settings
+from sessionward.core.audit import AuditEvent
 from sessionward.crypto._b64 import b64url_encode
 from sessionward.crypto.dpop import DpopProof, DpopRejected, verify_proof
 from sessionward.errors import InvalidDpopProof, UseDpopNonce
 from sessionward.services.keyring import KeyRingService
-from sessionward.stores.base import EphemeralStore
+from sessionward.stores.base import AuditLog, EphemeralStore
 
 NONCE_PERIOD: Final = 300.0
 _NONCE_LABEL: Final = b"sessionward dpop nonce v1"
@@ -39,10 +45,14 @@ class DpopRequest:
     proofs: tuple[str, ...]
     method: str
     url: str
+    ip: str = ""  # the client's address, for the audit record of a refusal
 
 
 class DpopService:
-    def __init__(self, settings: Settings, keyring: KeyRingService, replays: EphemeralStore) -> None:
+    def __init__(
+        self, settings: Settings, keyring: KeyRingService, replays: EphemeralStore, audit: AuditLog | None = None
+    ) -> None:
+        self._audit = audit
         self._settings = settings
         self._keyring = keyring
         self._replays = replays
@@ -85,7 +95,26 @@ class DpopService:
         expected_jkt: str | None = None,
         at_token_endpoint: bool = False,
     ) -> DpopProof:
-        """The valid, first-seen proof of `request`; InvalidDpopProof (or UseDpopNonce) otherwise."""
+        """The valid, first-seen proof of `request`; InvalidDpopProof (or UseDpopNonce) otherwise, audited."""
+        try:
+            return await self._check(request, now, access_token, expected_jkt, at_token_endpoint)
+        except InvalidDpopProof as exc:
+            if self._audit is not None:
+                data = {"reason": exc.reason, "ip": request.ip, "method": request.method[:16]}
+                data["path"] = urlsplit(request.url).path[:256]
+                if exc.jkt is not None:
+                    data["jkt"] = exc.jkt
+                await self._audit.append_audit([AuditEvent("dpop.rejected", data)], now)
+            raise
+
+    async def _check(
+        self,
+        request: DpopRequest,
+        now: float,
+        access_token: str | None,
+        expected_jkt: str | None,
+        at_token_endpoint: bool,
+    ) -> DpopProof:
         if len(request.proofs) != 1:
             raise InvalidDpopProof("missing" if not request.proofs else "several_proofs", at_token_endpoint)
         try:
@@ -108,5 +137,6 @@ class DpopService:
         keep_for = max(1.0, proof.iat + self._max_age + self._leeway - now + 1.0)
         jti = hashlib.sha256(proof.jti.encode("utf-8")).hexdigest()
         if not await self._replays.remember_once(f"dpop:jti:{proof.jkt}:{jti}", now, keep_for):
-            raise InvalidDpopProof("replayed", at_token_endpoint)
+            # Whose key: a replay is the sign of a stolen proof, or key.
+            raise InvalidDpopProof("replayed", at_token_endpoint, jkt=proof.jkt)
         return proof

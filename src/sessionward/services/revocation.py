@@ -7,6 +7,9 @@ Three paths feed it: this node's own endings (at once), the publication channel 
 about a millisecond), and the durable store's revocation feed, polled every few tens of milliseconds, which
 never misses an entry. The state knows when it last caught up with the store: past `sync_bound` without a
 successful poll, callers must ask the store per request instead of trusting memory.
+
+It knows which sessions ended, not which exist: that a token's session exists at all, and is its user's, is
+proven once per session by a store read (services/liveness.py, services/tokens.py).
 """
 
 from __future__ import annotations

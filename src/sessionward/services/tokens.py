@@ -11,11 +11,12 @@ from sessionward.config import PolicySettings, Settings
 from sessionward.core.assurance import effective_assurance
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import RefreshToken, Session
-from sessionward.core.session import is_alive, token_lifetimes
+from sessionward.core.session import is_alive, session_deadline, token_lifetimes
 from sessionward.crypto.jwt import AccessClaims, TokenRejected, TokenVerifier, VerifyRules, sign_jwt
 from sessionward.errors import InvalidDpopProof, InvalidToken
 from sessionward.services.dpop import DpopRequest, DpopService
 from sessionward.services.keyring import KeyRingService
+from sessionward.services.liveness import LiveSessions
 from sessionward.services.revocation import RevocationState
 from sessionward.stores.base import DurableStore
 
@@ -107,6 +108,9 @@ class TokenService:
         )
         # ~2 KB per cached token: 8192 entries bound the cache near 25 MB.
         self._verifier = TokenVerifier(keyring.current, rules, cache_size=8192)
+        # A session read alive is trusted for at most one token life: an ending within it comes by the feed.
+        self._live = LiveSessions()
+        self._trust_for = settings.max_access_token_ttl + settings.tokens.leeway
 
     def issue_pair(self, session: Session, policy: PolicySettings, now: float, refresh_token: str) -> IssuedSession:
         access = self.issue_access_token(session, policy, now)
@@ -155,12 +159,15 @@ class TokenService:
     async def authenticate(
         self, authorization: str | None, now: float, ip: str, dpop: DpopRequest | None = None
     ) -> AccessClaims:
-        """The access token of an Authorization header; every rejection is audited with its reason.
+        """The access token of an Authorization header; every rejection is audited with its reason (as
+        `token.rejected`, or `dpop.rejected` by the DPoP service for a refused proof).
 
         A DPoP-bound token (`cnf.jkt`) is accepted only as `DPoP <token>` with a valid, first-seen proof by its
         key for this request (`dpop`), never as a bearer token; an unbound token only as `Bearer <token>`.
-        While this node's revocation state is not known to be in sync with the store, the store is asked per
-        request: a token is never accepted on memory that may be stale."""
+        The token's session must be proven alive (SPEC 4): read from the store the first time this node sees it
+        (services/liveness.py remembers it for a bounded time; the revocation state covers its ending), and per
+        request while this node's revocation state is not known to be in sync with the store: a token is never
+        accepted on memory that may be stale, nor for a session that never existed."""
         try:
             scheme, token = authorization_token(authorization)
             claims = self.verify(token, now)
@@ -174,20 +181,50 @@ class TokenService:
             else:
                 await self._dpop.check(dpop, now, access_token=token, expected_jkt=claims.cnf_jkt)
             if not self._revocations.in_sync():
-                await self._confirm_alive(claims, now)
+                # Memory may be stale: the store, for every request, until the feed has caught up.
+                await self._prove_alive(claims, now, check_epoch=True)
+            elif not self._live.known(claims.sid, claims.sub, claims.client_id, now):
+                await self._prove_alive(claims, now, check_epoch=False)
             return claims
-        except (InvalidToken, InvalidDpopProof) as exc:
+        except InvalidDpopProof:
+            raise  # audited where the proof was checked, as dpop.rejected (services/dpop.py)
+        except InvalidToken as exc:
             await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
             raise
 
-    async def _confirm_alive(self, claims: AccessClaims, now: float) -> None:
-        session = await self._store.get_session(claims.sid)
-        policy = self._settings.policies.get(session.policy) if session else None
-        if session is None or policy is None or not is_alive(session, policy, now):
+    async def _prove_alive(self, claims: AccessClaims, now: float, *, check_epoch: bool) -> None:
+        """SPEC 4: the token's session exists in the store, belongs to the token's user and client (a client
+        still configured), and is alive. A store that cannot be read raises: the request fails closed (503).
+
+        `check_epoch`: also read the user's epoch (when the revocation state, which knows it, may be stale)."""
+        session, policy = check_session_of(claims, await self._store.get_session(claims.sid), self._settings, now)
+        if check_epoch:
+            user = await self._store.get_user(claims.sub)
+            if user is None or claims.iat < user.epoch:
+                raise InvalidToken("user_epoch")
+        # An ending that reached this node while the store was being read.
+        if self._revocations.is_revoked(claims.sid, claims.sub, claims.iat):
             raise InvalidToken("session_ended")
-        user = await self._store.get_user(claims.sub)
-        if user is None or claims.iat < user.epoch:
-            raise InvalidToken("user_epoch")
+        until = min(now + self._trust_for, session_deadline(session, policy))
+        self._live.remember(session.sid, session.user_id, session.client_id, until)
+
+
+def check_session_of(
+    claims: AccessClaims, session: Session | None, settings: Settings, now: float
+) -> tuple[Session, PolicySettings]:
+    """The token's session and its policy when that session proves the token alive (SPEC 4): it exists,
+    belongs to the token's user and client, the client is still configured, and it is alive at `now`.
+    InvalidToken naming why not otherwise (a made-up or another user's session is refused like a revoked one)."""
+    if session is None:
+        raise InvalidToken("unknown_session")
+    if session.user_id != claims.sub or session.client_id != claims.client_id:
+        raise InvalidToken("session_mismatch")
+    if session.client_id not in settings.clients:
+        raise InvalidToken("client_removed")
+    policy = settings.policies.get(session.policy)
+    if policy is None or not is_alive(session, policy, now):
+        raise InvalidToken("session_ended")
+    return session, policy
 
 
 def bearer_token(authorization: str | None) -> str:
