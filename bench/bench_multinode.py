@@ -84,6 +84,7 @@ def revocation_reach(pg: PostgresCluster, redis: RedisServer, samples: int) -> t
         "SESSIONWARD_STORAGE__KEK": Kek.generate().text,
         "SESSIONWARD_SERVER__ISSUER": f"https://127.0.0.1:{port_a}",
         "SESSIONWARD_CLIENTS__RP__CLIENT_SECRET": RP_SECRET,
+        "SESSIONWARD_CLIENTS__RP__INTROSPECT_ANY": "true",  # the SDK app introspects new sessions
     }
     root = Path(tempfile.mkdtemp(prefix="sessionward-bench-nodes-"))
     nodes = [Node(n, root / n, env, **({"port": port_a} if n == "a" else {})) for n in ("a", "b", "c")]

@@ -84,6 +84,7 @@ def cluster(postgres: PostgresCluster, redis: RedisServer, tmp_path: Path) -> It
         # One issuer for all nodes; the relying app reaches it as node a.
         "SESSIONWARD_SERVER__ISSUER": f"https://127.0.0.1:{port_a}",
         "SESSIONWARD_CLIENTS__RP__CLIENT_SECRET": RP_SECRET,
+        "SESSIONWARD_CLIENTS__RP__INTROSPECT_ANY": "true",  # the SDK app introspects new sessions
     }
     nodes = [Node(name, tmp_path / name, env, **({"port": port_a} if name == "a" else {})) for name in ("a", "b", "c")]
     for node in nodes:

@@ -41,7 +41,8 @@ from tests.service.conftest import LOG_LEVEL, Server, free_port, start_server
 from tests.service.helpers import PASSWORD, bearer, cli, login, refresh
 
 SECRET = "rp-secret-for-the-sdk"
-ENV = {"SESSIONWARD_CLIENTS__RP__CLIENT_SECRET": SECRET}
+# The app checks each new session once by introspection, so its client is a resource server.
+ENV = {"SESSIONWARD_CLIENTS__RP__CLIENT_SECRET": SECRET, "SESSIONWARD_CLIENTS__RP__INTROSPECT_ANY": "true"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
