@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from sessionward.errors import InvalidRequest, SessionwardError
 
@@ -78,10 +78,13 @@ async def capped_body(request: Request, media_type: str) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
     raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:  # gone before its body ended (or cut off by the read timeout): nobody to answer
+        raise InvalidRequest("the body ended early") from None
     return raw
 
 
