@@ -99,6 +99,16 @@ def test_a_head_just_under_the_cap_is_served(server: Server) -> None:
         assert status_of(read_answer(conn)) == 200
 
 
+def test_a_large_body_sent_with_its_head_in_one_write_is_not_taken_for_a_large_head(server: Server) -> None:
+    body = b'{"username": "nobody", "password": "' + b"p" * 1000 + b'", "pad": "' + b"x" * (48 * 1024) + b'"}'
+    with tls(server) as conn:
+        conn.sendall(
+            b"POST /v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        assert status_of(read_answer(conn)) == 401  # read and judged: an unknown user
+
+
 def test_a_32_mb_header_is_not_buffered(server: Server) -> None:
     before = peak_rss_kib()
     chunk = b"a" * (1 << 20)

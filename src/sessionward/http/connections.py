@@ -1,12 +1,12 @@
-"""What a connection may cost before the app sees a request: header size, read and handshake timeouts, a cap.
+"""What a connection may cost before the app sees a request: head size, read and handshake timeouts, a cap.
 
-uvicorn's h11 protocol refuses a request line and headers beyond MAX_HEADER_BYTES (h11 raises as soon as its
-buffer holds more without a complete head, so nothing larger is ever buffered); this subclass answers that
-431 instead of 400, closes a connection whose client has not sent a whole request (headers and body) within
-`request_read_timeout` of its first byte (or of the TLS handshake), and closes a connection at once when
-`max_connections` are already open (both without a TLS close, which would wait for the client again). The
-TLS handshake and close timeouts are set on the listening server through the event loop: uvicorn passes none,
-and asyncio's defaults are 60 s and 30 s.
+uvicorn's httptools protocol (the fast one) with limits: a request line and headers beyond MAX_HEADER_BYTES
+are answered 431 and the connection closed, checked after each read, so at most one read (a TLS record) beyond
+the cap is ever held; a client that has not sent a whole request (head and body) within `request_read_timeout`
+of its first byte (or of the TLS handshake) is cut off; a connection is closed at once when `max_connections`
+are already open (both without a TLS close, which would wait for the client again). The TLS handshake and
+close timeouts are set on the listening server through the event loop: uvicorn passes none, and asyncio's
+defaults are 60 s and 30 s.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import h11
 from uvicorn.loops.auto import auto_loop_factory
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 16 * 1024
 """The request line and headers together; a larger head is answered 431 and its connection closed."""
 
-_READING = (h11.IDLE, h11.SEND_BODY)  # the client still owes bytes of its request
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 31\r\nconnection: close\r\n\r\nRequest header fields too large"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +35,11 @@ class ConnectionLimits:
     max_connections: int
 
 
-class _GuardedH11Protocol(H11Protocol):
+class _GuardedProtocol(HttpToolsProtocol):
     limits: ConnectionLimits  # set on the subclass made by `guarded_protocol`
     _read_timer: asyncio.TimerHandle | None = None
+    _in_head = True  # the next bytes belong to a request's line and headers
+    _head_bytes = 0  # how many of them have come so far
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -48,26 +52,26 @@ class _GuardedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._read_timer is None:
             self._arm_read_timer()
+        if self._in_head:
+            self._head_bytes += len(data)  # reset when a request ends: a head starting mid-read counts less
         super().data_received(data)
-        if self.conn.their_state not in _READING:
-            self._cancel_read_timer()
+        if self._in_head and self._head_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+            self.logger.warning("Refused a request head over %d bytes.", MAX_HEADER_BYTES)
+            self.transport.write(_TOO_LARGE)
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head, self._head_bytes = True, 0
+        self._cancel_read_timer()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
         super().connection_lost(exc)
-
-    def send_400_response(self, msg: str) -> None:
-        if len(self.conn.trailing_data[0]) <= MAX_HEADER_BYTES:
-            super().send_400_response(msg)
-            return
-        response = h11.Response(
-            status_code=431,
-            headers=[(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")],
-            reason=b"Request Header Fields Too Large",
-        )
-        for event in (response, h11.Data(data=b"Request header fields too large"), h11.EndOfMessage()):
-            self.transport.write(self.conn.send(event) or b"")
-        self.transport.close()
 
     def _arm_read_timer(self) -> None:
         self._cancel_read_timer()
@@ -80,13 +84,18 @@ class _GuardedH11Protocol(H11Protocol):
 
     def _read_timed_out(self) -> None:
         self._read_timer = None
-        if self.conn.their_state in _READING and not self.transport.is_closing():
-            self.transport.abort()  # no TLS close either: that would wait for the client again
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not cycle.more_body:
+            self._arm_read_timer()  # answering a request it has whole; a pipelined one waits its turn
+            return
+        self.transport.abort()  # no TLS close either: that would wait for the client again
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with `limits`."""
-    return type("GuardedH11Protocol", (_GuardedH11Protocol,), {"limits": limits})
+def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with `limits`."""
+    return type("GuardedProtocol", (_GuardedProtocol,), {"limits": limits})
 
 
 def loop_factory(tls_handshake_timeout: float) -> Callable[[], asyncio.AbstractEventLoop]:
