@@ -19,8 +19,8 @@ from sessionward.http.connections import MAX_HEADER_BYTES
 from tests.service.conftest import Server
 
 SHORT = {
-    "SESSIONWARD_SERVER__REQUEST_READ_TIMEOUT": "500ms",
-    "SESSIONWARD_SERVER__TLS_HANDSHAKE_TIMEOUT": "500ms",
+    "SESSIONWARD_SERVER__REQUEST_READ_TIMEOUT": "1s",
+    "SESSIONWARD_SERVER__TLS_HANDSHAKE_TIMEOUT": "1s",
 }
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
@@ -129,7 +129,7 @@ def test_a_half_sent_head_is_closed_within_the_timeout_while_others_are_served(q
     with tls(quick) as slow:
         slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
         assert healthy(quick)  # another client meanwhile
-        assert closed_within(slow, 3) < 2
+        assert closed_within(slow, 5) < 3
 
 
 def test_a_head_trickled_byte_by_byte_is_closed_at_the_timeout(quick: Server) -> None:
@@ -139,9 +139,9 @@ def test_a_head_trickled_byte_by_byte_is_closed_at_the_timeout(quick: Server) ->
             for byte in b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 200:
                 slow.sendall(bytes([byte]))
                 time.sleep(0.05)
-                if time.monotonic() - start > 3:
-                    pytest.fail("a trickled head was still read after 3 s")
-        assert time.monotonic() - start < 3
+                if time.monotonic() - start > 4:
+                    pytest.fail("a trickled head was still read after 4 s")
+        assert time.monotonic() - start < 4
 
 
 def test_a_half_sent_body_is_closed_within_the_timeout(quick: Server) -> None:
@@ -151,26 +151,26 @@ def test_a_half_sent_body_is_closed_within_the_timeout(quick: Server) -> None:
             b'Content-Length: 100\r\n\r\n{"user'
         )
         assert healthy(quick)
-        assert closed_within(slow, 3) < 2
+        assert closed_within(slow, 5) < 3
 
 
 def test_a_connection_that_sends_nothing_after_the_handshake_is_closed(quick: Server) -> None:
     with tls(quick) as idle:
-        assert closed_within(idle, 3) < 2
+        assert closed_within(idle, 5) < 3
 
 
 def test_a_connection_that_never_starts_its_handshake_is_closed(quick: Server) -> None:
     with socket.create_connection(("127.0.0.1", quick.settings.server.port), timeout=5) as raw:
         assert healthy(quick)
-        assert closed_within(raw, 3) < 2
+        assert closed_within(raw, 5) < 3
 
 
 def test_keep_alive_requests_spanning_more_than_the_timeout_are_served(quick: Server) -> None:
     with tls(quick) as conn:
-        for _ in range(4):  # 0.8 s on one connection: the timeout counts each request, not the connection
+        for _ in range(5):  # 1.5 s on one connection: the timeout counts each request, not the connection
             conn.sendall(HEALTHZ)
             assert status_of(read_answer(conn)) == 200
-            time.sleep(0.2)
+            time.sleep(0.3)
 
 
 def test_connections_beyond_the_cap_are_closed_and_requests_beyond_the_bound_answered_503(
