@@ -30,9 +30,19 @@ class ServerSettings:
     tls_cert: str = _key("", "str")
     tls_key: str = _key("", "str")
     issuer: str = _key("", "str")
+    # What one client may cost before the app sees its request (README, "Behind a proxy"): the TLS handshake
+    # and each request (headers and body, from its first byte) must arrive within these; with max_concurrency
+    # connections open or requests in progress a request is answered 503; beyond max_connections a new
+    # connection is closed at once.
+    tls_handshake_timeout: float = _key(10.0, "duration", low=0.1, high=300.0)
+    request_read_timeout: float = _key(10.0, "duration", low=0.1, high=300.0)
+    max_concurrency: int = _key(1000, "int", high=1_000_000)
+    max_connections: int = _key(1100, "int", high=1_000_000)
 
     def __post_init__(self) -> None:
         _validate(self, "server")
+        if self.max_connections < self.max_concurrency:
+            raise ConfigError("server.max_connections", f"must be at least max_concurrency ({self.max_concurrency})")
         if not _is_host(self.host):
             raise ConfigError("server.host", f"must be a host name or an IP address, got {self.host!r:.70}")
         if self.tls_cert and not self.tls_key:

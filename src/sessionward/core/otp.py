@@ -12,6 +12,8 @@ import secrets
 
 import pyotp
 
+from sessionward.core.numbers import ascii_digits
+
 TOTP_PERIOD = 30
 TOTP_DIGITS = 6
 DRIFT_STEPS = 1  # a code of the step before or after the current one is accepted too
@@ -34,7 +36,7 @@ def provisioning_uri(secret: str, username: str) -> str:
 def totp_step_matching(secret: str, code: str, now: float) -> int | None:
     """The time step within the drift whose code is `code`, or None. Compared in constant time."""
     code = code.replace(" ", "")
-    if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
+    if len(code) != TOTP_DIGITS or not ascii_digits(code):
         return None
     totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD)
     current = math.floor(now / TOTP_PERIOD)

@@ -17,6 +17,7 @@ from sessionward.errors import SessionwardError
 from sessionward.http import pages
 from sessionward.http.errors import infrastructure_errors, on_domain_error, on_http_error, on_infrastructure_error
 from sessionward.http.routes import admin, discovery, mfa, oauth, revocations, sessions
+from sessionward.http.routing import exact_routes
 from sessionward.http.security import SecurityHeaders
 from sessionward.services.container import Services, open_services
 
@@ -113,17 +114,19 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 await svc.close()
 
     return SecuredStarlette(
-        routes=[
-            # The hot route (/v1/me, first of sessions.routes) first: Starlette tries routes in order, and a
-            # path that matches with another method only is passed over for a later exact match.
-            *sessions.routes,
-            *discovery.routes,
-            *mfa.routes,
-            *admin.routes,
-            *oauth.routes,
-            *revocations.routes,
-            *pages.routes,
-        ],
+        routes=exact_routes(
+            [
+                # The hot route (/v1/me, first of sessions.routes) first: Starlette tries routes in order, and a
+                # path that matches with another method only is passed over for a later exact match.
+                *sessions.routes,
+                *discovery.routes,
+                *mfa.routes,
+                *admin.routes,
+                *oauth.routes,
+                *revocations.routes,
+                *pages.routes,
+            ]
+        ),
         exception_handlers={
             SessionwardError: on_domain_error,
             HTTPException: on_http_error,

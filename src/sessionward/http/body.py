@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from sessionward.core.numbers import ascii_digits, ascii_int
 from sessionward.errors import InvalidRequest, SessionwardError
 
 MAX_BODY_BYTES = 64 * 1024
@@ -75,13 +76,20 @@ async def capped_body(request: Request, media_type: str) -> bytes:
     if given != media_type:
         raise UnsupportedMediaType(f"the body must be {media_type}")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
+    if declared is not None:
+        length = ascii_int(declared, max_digits=19)
+        if length is None and not ascii_digits(declared):
+            raise InvalidRequest("Content-Length must be a number of bytes")
+        if length is None or length > MAX_BODY_BYTES:
             raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    raw = b""
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                raise InvalidRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:  # gone before its body ended (or cut off by the read timeout): nobody to answer
+        raise InvalidRequest("the body ended early") from None
     return raw
 
 

@@ -18,6 +18,8 @@ from typing import Any, Final
 import anyio
 import httpx2
 
+from sessionward.core.numbers import ascii_int
+
 log = logging.getLogger("sessionward.sdk")
 
 MIN_BACKOFF: Final = 0.05
@@ -156,8 +158,8 @@ class RevocationFeed:
                     continue
                 if data and event == "revocation":
                     self.apply("\n".join(data))
-                    if event_id.isdigit():
-                        self.last_event_id = max(self.last_event_id, int(event_id))
+                    if (seq := ascii_int(event_id, max_digits=19)) is not None:
+                        self.last_event_id = max(self.last_event_id, seq)
                     if synced:
                         self._alive()
                 event_id, event, data = "", "", []

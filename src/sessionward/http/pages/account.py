@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from sessionward.core.models import Session
+from sessionward.core.numbers import ascii_int
 from sessionward.core.useragent import parse_user_agent
 from sessionward.errors import NotFound
 from sessionward.http.context import services
@@ -109,8 +110,7 @@ def _session_item(s: Session, current: bool, csrf: str, now: float) -> Html:
 
 
 def _count(request: Request) -> int:
-    n = request.query_params.get("n", "")
-    return int(n) if n.isdigit() and len(n) <= 5 else 0
+    return ascii_int(request.query_params.get("n", ""), max_digits=5) or 0
 
 
 async def sessions_page(request: Request) -> Response:

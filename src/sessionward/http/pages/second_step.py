@@ -14,6 +14,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sessionward.core.numbers import ascii_digits
 from sessionward.errors import InvalidMfa, InvalidRequest, MfaTokenUnusable, SessionLimit, TooManyAttempts
 from sessionward.http.context import client_ip, services
 from sessionward.http.cookies import set_session_cookies
@@ -76,7 +77,7 @@ async def signin_mfa(request: Request) -> Response:
         return await _again(request, mfa_token, key_error(error), 400)
     if not by_key and not code:
         return await _again(request, mfa_token, notice("error", "Enter the code."), 400)
-    method = "webauthn" if by_key else "totp" if code.replace(" ", "").isdigit() else "recovery_code"
+    method = "webauthn" if by_key else "totp" if ascii_digits(code.replace(" ", "")) else "recovery_code"
     svc = services(request)
     try:
         issued = await svc.auth.complete_mfa(mfa_token, method, code, client_ip(request), None, assertion)

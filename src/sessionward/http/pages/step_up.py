@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sessionward.core.numbers import ascii_digits
 from sessionward.errors import InvalidMfa, InvalidRequest, InvalidToken, MfaEnrollmentRequired, TooManyAttempts
 from sessionward.http.context import client_ip, services
 from sessionward.http.cookies import set_session_cookies
@@ -123,7 +124,7 @@ async def step_up(request: Request) -> Response:
         return await _page(request, who, next_path, message=key_error(form.get("webauthn_error", 32)), status=400)
     if not by_key and not code:
         return await _page(request, who, next_path, message=notice("error", "Enter the code."), status=400)
-    method = "webauthn" if by_key else "totp" if code.replace(" ", "").isdigit() else "recovery_code"
+    method = "webauthn" if by_key else "totp" if ascii_digits(code.replace(" ", "")) else "recovery_code"
     svc = services(request)
     try:
         issued = await svc.mfa.step_up(who.claims, who.session, method, code, client_ip(request), assertion)

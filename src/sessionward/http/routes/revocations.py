@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from sessionward.core.audit import AuditEvent
 from sessionward.core.models import Revocation
+from sessionward.core.numbers import ascii_int
 from sessionward.http.context import client_ip, services
 from sessionward.services.container import Services
 from sessionward.stores.sql import REVOCATION_PAGE
@@ -55,9 +56,8 @@ def _seconds(value: float) -> int | float:
 
 def last_event_id(header: str | None) -> int:
     """The resume point; 0 (everything that still matters: always safe) for a missing or unusable id."""
-    if header is None or not header.isascii() or not header.isdigit() or len(header) > 19:
-        return 0
-    return min(int(header), MAX_EVENT_ID)
+    after = None if header is None else ascii_int(header, max_digits=19)
+    return 0 if after is None else min(after, MAX_EVENT_ID)
 
 
 class SentSeqs:
