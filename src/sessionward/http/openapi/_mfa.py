@@ -110,6 +110,7 @@ def mfa_paths(
     return {
         "/v1/sessions/mfa": {
             "post": _op(
+                "completeLoginSecondFactor",
                 "Log in, second step: the mfa_token of the password step and a second factor",
                 _status(
                     s201=any_session,
@@ -128,6 +129,7 @@ def mfa_paths(
         },
         "/v1/sessions/step-up": {
             "post": _op(
+                "stepUp",
                 "Step up: check a second factor now; the session's tokens carry acr urn:sessionward:loa:2 and this "
                 "auth_time for the policy's step_up_max_age. Answers new tokens (the refresh token rotates)",
                 _status(
@@ -153,6 +155,7 @@ def mfa_paths(
         },
         "/v1/mfa/totp": {
             "post": _op(
+                "startTotpEnrolment",
                 "Enrol a TOTP factor: a new secret awaiting confirmation. Replacing an enrolled factor needs a "
                 "second factor checked within step_up_max_age",
                 _status(
@@ -163,6 +166,7 @@ def mfa_paths(
                 auth="bearer",
             ),
             "delete": _op(
+                "removeTotp",
                 "Remove the TOTP factor and its recovery codes (needs a second factor checked within "
                 "step_up_max_age); the user's other sessions end",
                 _status(
@@ -176,6 +180,7 @@ def mfa_paths(
         },
         "/v1/mfa/totp/confirm": {
             "post": _op(
+                "confirmTotpEnrolment",
                 "Confirm the enrolment with a current code: the factor is on, the user's other sessions end, and "
                 "ten single-use recovery codes are shown this once",
                 _status(
@@ -199,6 +204,7 @@ def mfa_paths(
         },
         "/v1/mfa": {
             "get": _op(
+                "listFactors",
                 "The caller's second factors: TOTP on or off, the security keys, the recovery codes left",
                 _status(s200=_ok("The factors", "Factors", no_store=True), s401=_ref("responses", "InvalidToken")),
                 auth="bearer",
@@ -206,6 +212,7 @@ def mfa_paths(
         },
         "/v1/mfa/recovery-codes": {
             "post": _op(
+                "regenerateRecoveryCodes",
                 "Ten new recovery codes, shown this once; the old ones stop working and the user's other sessions "
                 "end. Needs a second factor checked within step_up_max_age",
                 _status(
@@ -223,6 +230,7 @@ def mfa_paths(
         **webauthn_paths(r400, r401_step_up, r403_csrf, r415, r429),
         "/v1/admin/users/{username}/mfa": {
             "delete": _op(
+                "resetUserFactors",
                 "Reset a user's lost second factor (administrators only): every factor and recovery code of the user "
                 "is removed and every session of the user ends; the user signs in with the password and enrols again",
                 _status(

@@ -65,6 +65,7 @@ def webauthn_paths(
     return {
         "/v1/mfa/webauthn": {
             "post": _op(
+                "startWebAuthnRegistration",
                 "Start registering a WebAuthn authenticator (user verification required): the options for "
                 "navigator.credentials.create(). Adding a key next to another factor needs a second factor checked "
                 "within step_up_max_age",
@@ -83,6 +84,7 @@ def webauthn_paths(
         },
         "/v1/mfa/webauthn/confirm": {
             "post": _op(
+                "confirmWebAuthnRegistration",
                 "Finish the registration with the authenticator's answer: the key is a factor, the user's other "
                 "sessions end; with the user's first factor, ten recovery codes are shown this once",
                 _status(
@@ -107,6 +109,7 @@ def webauthn_paths(
         },
         "/v1/mfa/webauthn/{credential_id}": {
             "delete": _op(
+                "removeWebAuthnCredential",
                 "Remove a security key (needs a second factor checked within step_up_max_age); the user's other "
                 "sessions end, and the recovery codes go with the last factor",
                 _status(
@@ -121,6 +124,7 @@ def webauthn_paths(
         },
         "/v1/sessions/mfa/webauthn": {
             "post": _op(
+                "getWebAuthnLoginOptions",
                 "Log in, second step with a security key: the options for navigator.credentials.get(), whose "
                 "challenge answers only this mfa_token",
                 _status(
@@ -136,6 +140,7 @@ def webauthn_paths(
         },
         "/v1/sessions/step-up/webauthn": {
             "post": _op(
+                "getWebAuthnStepUpOptions",
                 "Step up with a security key: the options for navigator.credentials.get(), whose challenge answers "
                 "only a step-up of this session",
                 _status(
