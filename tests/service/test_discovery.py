@@ -12,7 +12,9 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from jose import jwt as jose_jwt
 
 from sessionward.crypto.dpop import DPOP_ALGORITHMS
+from tests.dpop_client import DpopKey
 from tests.service.conftest import Server
+from tests.service.dpop_helpers import dpop_login, dpop_me
 from tests.service.helpers import PASSWORD, login
 
 LOCATIONS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
@@ -106,10 +108,20 @@ def test_the_validators_would_catch_the_old_document() -> None:
     assert "authorization_endpoint" in refused  # no grant_types_supported: read as authorization_code, implicit
 
 
-def test_dpop_algorithms_advertised_are_the_ones_accepted(http: httpx2.Client) -> None:
-    metadata = http.get(LOCATIONS[1]).json()
-    assert metadata["dpop_signing_alg_values_supported"] == list(DPOP_ALGORITHMS)
-    assert "ES256" in metadata["dpop_signing_alg_values_supported"]
+def test_every_advertised_dpop_algorithm_is_accepted_and_no_other(server: Server, http: httpx2.Client) -> None:
+    """The list is read from the verifier's own (crypto/dpop.py), and each entry really works end to end."""
+    advertised = http.get(LOCATIONS[1]).json()["dpop_signing_alg_values_supported"]
+    assert advertised == list(DPOP_ALGORITHMS)
+    assert {"ES256", "RS256", "PS256", "EdDSA"} <= set(advertised)
+    server.add_user("alice", PASSWORD)
+    for alg in advertised:
+        key = DpopKey(alg)
+        r = dpop_login(server, http, key)
+        assert r.status_code == 201, (alg, r.text)
+        assert r.json()["token_type"] == "DPoP"
+        assert dpop_me(server, http, key, r.json()["access_token"]).status_code == 200, alg
+    refused = dpop_login(server, http, DpopKey("ES256"), alg="ES384")  # signed, but not an advertised algorithm
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_dpop_proof"
 
 
 # -- the JWKS: the signing algorithm's keys first --------------------------------------------------------------------
