@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from jose import jwt as jose_jwt
 
 from sessionward.crypto.dpop import DPOP_ALGORITHMS
+from sessionward.http.routes.discovery import CLIENT_AUTH_METHODS
 from tests.dpop_client import DpopKey
 from tests.service.conftest import Server
 from tests.service.dpop_helpers import dpop_login, dpop_me
@@ -53,9 +55,9 @@ def test_both_locations_serve_the_same_exact_metadata(server: Server, http: http
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "revocation_endpoint": f"{issuer}/v1/oauth/revoke",
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         "introspection_endpoint": f"{issuer}/v1/oauth/introspect",
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         "response_types_supported": ["none"],
         "grant_types_supported": [],
         "subject_types_supported": ["public"],
@@ -65,6 +67,37 @@ def test_both_locations_serve_the_same_exact_metadata(server: Server, http: http
         "service_documentation": f"{issuer}/openapi.json",
     }
     assert {"sub", "sid", "acr", "amr", "auth_time"} <= set(rfc8414["claims_supported"])
+    assert "client_secret_basic" in CLIENT_AUTH_METHODS
+
+
+SECRET = "s3cret with a space"
+# How each client authentication method of RFC 7591 / OAuth sends the secret; one without a sender here fails.
+SENDERS: dict[str, Callable[[str, str], dict[str, Any]]] = {
+    "client_secret_basic": lambda cid, secret: {
+        "headers": {"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()}
+    },
+    "client_secret_post": lambda cid, secret: {"data": {"client_id": cid, "client_secret": secret}},
+}
+
+
+def test_every_advertised_client_authentication_method_works(make_server: Callable[..., Server]) -> None:
+    server = make_server(env={"SESSIONWARD_CLIENTS__WEB__CLIENT_SECRET": SECRET})
+    server.add_user("alice", PASSWORD)
+    with server.client() as http:
+        token = login(server, http)["access_token"]
+        metadata = http.get(LOCATIONS[0]).json()
+        for field, path in (
+            ("introspection_endpoint_auth_methods_supported", "/v1/oauth/introspect"),
+            ("revocation_endpoint_auth_methods_supported", "/v1/oauth/revoke"),
+        ):
+            for method in metadata[field]:
+                how = SENDERS[method]("web", SECRET)
+                form = {"token": token, **how.get("data", {})}
+                r = http.post(path, data=form, headers=how.get("headers", {}))
+                assert r.status_code == 200, (method, path, r.text)
+                wrong = SENDERS[method]("web", "wrong")
+                r = http.post(path, data={"token": token, **wrong.get("data", {})}, headers=wrong.get("headers", {}))
+                assert r.status_code == 401, (method, path)
 
 
 def test_nothing_is_advertised_that_the_service_does_not_do(http: httpx2.Client) -> None:

@@ -28,7 +28,7 @@ def server_metadata(issuer: str) -> dict[str, object]:
     """Authorization server metadata (RFC 8414) for what this service does today, and nothing it does not.
 
     There is no authorization endpoint, no RFC 6749 token endpoint and no ID token yet (SPEC 7 brings them). So
-    `grant_types_supported` is [] (absent, RFC 8414 would read it as authorization_code and implicit), the one
+    `grant_types_supported` is [] (if absent, RFC 8414 would read it as authorization_code and implicit), the one
     response type is "none" (nothing is issued through an authorization endpoint), and `token_endpoint` and
     `id_token_signing_alg_values_supported` are left out rather than name what does not exist: a validator that
     requires them (Authlib's does) refuses exactly those two. Sign-in and refresh are the JSON API that
