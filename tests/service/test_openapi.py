@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 import pyotp
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator
 from starlette.routing import Route
 
 from sessionward.config import load_settings
@@ -59,6 +60,7 @@ EXPECTED_STATUSES: dict[tuple[str, str], set[str]] = {
     ("post", "/v1/oauth/introspect"): {"200", "400", "401", "415", "429"},
     ("get", "/v1/revocations/stream"): {"200", "401", "429"},
     ("get", "/.well-known/openid-configuration"): {"200"},
+    ("get", "/.well-known/oauth-authorization-server"): {"200"},
     ("get", "/.well-known/jwks.json"): {"200"},
     ("get", "/openapi.json"): {"200"},
     ("get", "/healthz"): {"200"},
@@ -239,6 +241,75 @@ def test_document_is_openapi_3_1(doc: dict[str, Any], api: Server) -> None:
             assert set(requirement) <= set(schemes), (method, path)
         declared = {p["name"] for p in map(lambda p: deref(doc, p), op.get("parameters", [])) if p["in"] == "path"}
         assert declared == set(re.findall(r"{(\w+)}", path)), (method, path)
+
+
+def test_document_is_valid_openapi_3_1_for_the_reference_validator(doc: dict[str, Any]) -> None:
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in OpenAPIV31SpecValidator(doc).iter_errors()]
+    assert problems == []
+    assert "bearerFormat" not in doc["components"]["securitySchemes"]["dpop"]  # only for scheme bearer
+
+
+# Generated clients name their methods after operationId: these names are part of the API and never change.
+OPERATION_IDS = {
+    ("post", "/v1/sessions"): "createSession",
+    ("get", "/v1/sessions"): "listSessions",
+    ("delete", "/v1/sessions"): "endSessions",
+    ("post", "/v1/sessions/refresh"): "refreshSession",
+    ("delete", "/v1/sessions/current"): "logout",
+    ("delete", "/v1/sessions/{session_id}"): "endSession",
+    ("get", "/v1/me"): "getMe",
+    ("post", "/v1/password"): "changePassword",
+    ("post", "/v1/admin/users"): "createUser",
+    ("delete", "/v1/admin/users/{username}/sessions"): "endUserSessions",
+    ("post", "/v1/sessions/mfa"): "completeLoginSecondFactor",
+    ("post", "/v1/sessions/step-up"): "stepUp",
+    ("post", "/v1/mfa/totp"): "startTotpEnrolment",
+    ("delete", "/v1/mfa/totp"): "removeTotp",
+    ("post", "/v1/mfa/totp/confirm"): "confirmTotpEnrolment",
+    ("get", "/v1/mfa"): "listFactors",
+    ("post", "/v1/mfa/recovery-codes"): "regenerateRecoveryCodes",
+    ("post", "/v1/mfa/webauthn"): "startWebAuthnRegistration",
+    ("post", "/v1/mfa/webauthn/confirm"): "confirmWebAuthnRegistration",
+    ("delete", "/v1/mfa/webauthn/{credential_id}"): "removeWebAuthnCredential",
+    ("post", "/v1/sessions/mfa/webauthn"): "getWebAuthnLoginOptions",
+    ("post", "/v1/sessions/step-up/webauthn"): "getWebAuthnStepUpOptions",
+    ("delete", "/v1/admin/users/{username}/mfa"): "resetUserFactors",
+    ("post", "/v1/oauth/revoke"): "revokeToken",
+    ("post", "/v1/oauth/introspect"): "introspectToken",
+    ("get", "/v1/revocations/stream"): "streamRevocations",
+    ("get", "/.well-known/openid-configuration"): "getOpenIdConfiguration",
+    ("get", "/.well-known/oauth-authorization-server"): "getAuthorizationServerMetadata",
+    ("get", "/.well-known/jwks.json"): "getJwks",
+    ("get", "/openapi.json"): "getOpenApiDocument",
+    ("get", "/healthz"): "getHealth",
+    ("get", "/readyz"): "getReadiness",
+}
+
+
+def test_every_operation_has_its_stable_camel_case_operation_id(doc: dict[str, Any]) -> None:
+    ids = {(m, p): op.get("operationId") for m, p, op in operations(doc)}
+    assert ids == OPERATION_IDS
+    assert len(set(ids.values())) == len(ids), "operationIds are unique"
+    for name in ids.values():
+        assert re.fullmatch(r"[a-z][a-zA-Z0-9]*", name), name
+
+
+def snake(name: str) -> str:
+    """How client generators (openapi-generator, openapi-python-client) turn a parameter name into an identifier."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", name)
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower().strip("_")
+
+
+def test_parameter_names_give_generated_clients_good_names(doc: dict[str, Any]) -> None:
+    assert snake("DPoP") == "d_po_p"  # the name the review's generators produced
+    names: set[str] = set()
+    for _method, _path, op in operations(doc):
+        for parameter in (deref(doc, p) for p in op.get("parameters", [])):
+            names.add(snake(parameter["name"]))
+            if parameter["in"] == "header":
+                assert parameter["name"].lower() in {"dpop", "last-event-id"}
+    assert names == {"dpop", "scope", "session_id", "username", "credential_id", "last_event_id"}
 
 
 def test_every_ref_resolves(doc: dict[str, Any]) -> None:
@@ -523,7 +594,14 @@ def test_revocation_and_introspection(doc: dict[str, Any], api: Server, http: ht
 
 
 def test_public_routes(doc: dict[str, Any], http: httpx2.Client) -> None:
-    for path in ("/.well-known/openid-configuration", "/.well-known/jwks.json", "/openapi.json", "/healthz", "/readyz"):
+    for path in (
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/openapi.json",
+        "/healthz",
+        "/readyz",
+    ):
         assert documented(doc, "get", path, http.get(path)) is not None
     conf = http.get("/.well-known/openid-configuration").json()
     assert conf["revocation_endpoint"].endswith("/v1/oauth/revoke")

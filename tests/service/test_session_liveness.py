@@ -23,7 +23,10 @@ from tests.service.helpers import PASSWORD, SHORT_POLICY, bearer, login, me_stat
 from tests.service.test_audit_trail import records
 from tests.service.test_revocation import basic
 
-RS = {"SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "rs-secret-value-1234", "SESSIONWARD_CLIENTS__RS__INTROSPECT_ANY": "true"}
+RS = {
+    "SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "rs-secret-value-1234",
+    "SESSIONWARD_CLIENTS__RS__INTROSPECT_ANY": "true",
+}
 INVALID = {"error": "invalid_token", "error_description": "the access token is missing, invalid, expired or revoked"}
 
 

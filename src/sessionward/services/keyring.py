@@ -12,8 +12,22 @@ from sessionward.crypto.keys import (
     generate_key,
     load_signing_key,
     private_key_pem,
+    public_jwk,
 )
 from sessionward.stores.base import KeyStore
+
+
+def ordered_jwks(ring: KeyRing, now: float, algorithm: Algorithm) -> dict[str, list[dict[str, str]]]:
+    """The public JWKS with the keys of `algorithm` (the one tokens are signed with) first, the newest first.
+
+    Clients should select a key by kid; some (python-jose) try the first key that fits the token's algorithm
+    family and fail when an EC key comes before the RSA key of an RS256 token.
+    """
+    keys = sorted(
+        (k for k in ring.keys if k.verifies_at(now)),
+        key=lambda k: (k.alg != algorithm, k.state != "active", -k.created_at, k.kid),
+    )
+    return {"keys": [public_jwk(k) for k in keys]}
 
 
 def _stored(key: SigningKey) -> StoredKey:

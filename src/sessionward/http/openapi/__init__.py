@@ -13,6 +13,7 @@ from sessionward.http.openapi._components import _HEADERS, _RESPONSES, _SCHEMAS
 from sessionward.http.openapi._mfa import mfa_paths
 from sessionward.http.openapi._parts import (
     _DPOP_PARAMETER,
+    DPOP_HEADER,
     _body,
     _error,
     _json,
@@ -49,6 +50,7 @@ def _paths() -> dict[str, Any]:
     return {
         "/v1/sessions": {
             "post": _op(
+                "createSession",
                 "Log in: create a session",
                 _status(
                     s201=any_session,
@@ -85,11 +87,13 @@ def _paths() -> dict[str, Any]:
                 parameters=[_DPOP_PARAMETER],
             ),
             "get": _op(
+                "listSessions",
                 "The caller's live sessions",
                 _status(s200=_ok("The sessions", "SessionList", no_store=True), s401=r401),
                 auth="bearer",
             ),
             "delete": _op(
+                "endSessions",
                 "End the caller's other sessions, or all of them",
                 _status(
                     s204=ended,
@@ -103,6 +107,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/sessions/refresh": {
             "post": _op(
+                "refreshSession",
                 "Rotate a refresh token: new tokens for the same session. In cookie transport: no body (or one "
                 "without refresh_token), the __Host-sw-refresh cookie, X-CSRF-Token and a same-origin Origin (public "
                 "clients only). A confidential client (one with a secret) authenticates: Basic or client_secret_post",
@@ -135,6 +140,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/sessions/current": {
             "delete": _op(
+                "logout",
                 "Log out: end the current session",
                 _status(
                     s204={
@@ -152,6 +158,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/sessions/{session_id}": {
             "delete": _op(
+                "endSession",
                 "End one of the caller's sessions",
                 _status(
                     s204=ended,
@@ -165,6 +172,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/me": {
             "get": _op(
+                "getMe",
                 "The caller's identity",
                 _status(s200=_ok("The caller", "Me", no_store=True), s401=r401),
                 auth="bearer",
@@ -172,6 +180,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/password": {
             "post": _op(
+                "changePassword",
                 "Change the password: every earlier token dies, a fresh session is returned",
                 _status(
                     s200=any_session,
@@ -195,6 +204,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/admin/users": {
             "post": _op(
+                "createUser",
                 "Create a user (administrators only)",
                 _status(
                     s201=_ok("The user", "User", no_store=True),
@@ -210,6 +220,7 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/admin/users/{username}/sessions": {
             "delete": _op(
+                "endUserSessions",
                 "End every session of a user (administrators only)",
                 _status(
                     s204=_ok("Ended"), s401=r401_step_up, s403=r403_admin, s404=_error("No such user", "not_found")
@@ -220,13 +231,18 @@ def _paths() -> dict[str, Any]:
         },
         **mfa_paths(any_session, r400, r401_step_up, r403_csrf, r415, r429),
         "/v1/oauth/revoke": {
-            "post": _oauth("RFC 7009 revocation: ends the token's session", _ok("Done, also for an unknown token"))
+            "post": _oauth(
+                "revokeToken", "RFC 7009 revocation: ends the token's session", _ok("Done, also for an unknown token")
+            )
         },
         "/v1/oauth/introspect": {
-            "post": _oauth("RFC 7662 introspection", _ok("The token's state", "Introspection", no_store=True))
+            "post": _oauth(
+                "introspectToken", "RFC 7662 introspection", _ok("The token's state", "Introspection", no_store=True)
+            )
         },
         "/v1/revocations/stream": {
             "get": _op(
+                "streamRevocations",
                 "The revocation feed for relying applications (Server-Sent Events)",
                 _status(
                     s200={
@@ -259,12 +275,29 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
-        "/.well-known/openid-configuration": {"get": _op("Discovery", _status(s200=_ok("Metadata", "Discovery")))},
-        "/.well-known/jwks.json": {"get": _op("Public signing keys", _status(s200=_ok("The keys", "Jwks")))},
-        "/openapi.json": {"get": _op("This document", _status(s200=_ok("OpenAPI 3.1", "OpenApi")))},
-        "/healthz": {"get": _op("Alive", _status(s200=_ok("Alive", "Status")))},
+        "/.well-known/openid-configuration": {
+            "get": _op(
+                "getOpenIdConfiguration",
+                "Discovery (OpenID Connect Discovery 1.0 location): the same metadata as "
+                "/.well-known/oauth-authorization-server",
+                _status(s200=_ok("Metadata", "Discovery")),
+            )
+        },
+        "/.well-known/oauth-authorization-server": {
+            "get": _op(
+                "getAuthorizationServerMetadata",
+                "Discovery (RFC 8414 location): what this service does today, exactly",
+                _status(s200=_ok("Metadata", "Discovery")),
+            )
+        },
+        "/.well-known/jwks.json": {"get": _op("getJwks", "Public signing keys", _status(s200=_ok("The keys", "Jwks")))},
+        "/openapi.json": {
+            "get": _op("getOpenApiDocument", "This document", _status(s200=_ok("OpenAPI 3.1", "OpenApi")))
+        },
+        "/healthz": {"get": _op("getHealth", "Alive", _status(s200=_ok("Alive", "Status")))},
         "/readyz": {
             "get": _op(
+                "getReadiness",
                 "Ready: the store answers and a signing key is active",
                 _status(s200=_ok("Ready", "Status"), s503=_error("Not ready", "not_ready")),
             )
@@ -287,8 +320,8 @@ def openapi_document(issuer: str) -> dict[str, Any]:
                 "dpop": {
                     "type": "http",
                     "scheme": "DPoP",
-                    "bearerFormat": "JWT",
-                    "description": "A DPoP-bound access token (RFC 9449) with a DPoP proof header for each request",
+                    "description": "A DPoP-bound access token (RFC 9449; a JWT, RFC 9068), `Authorization: DPoP "
+                    "<token>`, with a DPoP proof header (the Dpop parameter) for each request",
                 },
                 "basic": {"type": "http", "scheme": "basic", "description": "A client id and its client_secret"},
                 "cookie": {
@@ -299,6 +332,7 @@ def openapi_document(issuer: str) -> dict[str, Any]:
                     "Authorization header; state-changing requests also need X-CSRF-Token and a same-origin Origin",
                 },
             },
+            "parameters": {"Dpop": copy.deepcopy(DPOP_HEADER)},
             "schemas": copy.deepcopy(_SCHEMAS),
             "headers": copy.deepcopy(_HEADERS),
             "responses": copy.deepcopy(_RESPONSES),

@@ -138,21 +138,25 @@ _SCHEMAS: dict[str, Schema] = {
     "Discovery": _obj(
         {
             **_strs("issuer", "jwks_uri", "revocation_endpoint", "introspection_endpoint", "service_documentation"),
-            **{
-                f"{what}_supported": _STRINGS
-                for what in (
-                    "revocation_endpoint_auth_methods",
-                    "introspection_endpoint_auth_methods",
-                    "id_token_signing_alg_values",
-                    "acr_values",
-                    "claims",
-                    "subject_types",
-                    "response_types",
-                    "dpop_signing_alg_values",
-                )
+            "revocation_endpoint_auth_methods_supported": _STRINGS,
+            "introspection_endpoint_auth_methods_supported": _STRINGS,
+            "response_types_supported": {
+                **_STRINGS,
+                "description": '["none"]: no authorization endpoint yet, nothing is issued through one',
+            },
+            "grant_types_supported": {
+                **_STRINGS,
+                "description": "[]: no RFC 6749 token endpoint yet; sign-in and refresh are this API's own",
+            },
+            "subject_types_supported": _STRINGS,
+            "acr_values_supported": _STRINGS,
+            "claims_supported": {**_STRINGS, "description": "The claims of an access token"},
+            "dpop_signing_alg_values_supported": {
+                **_STRINGS,
+                "description": "The algorithms a DPoP proof may be signed with",
             },
         },
-        ["issuer", "jwks_uri", "revocation_endpoint", "introspection_endpoint"],
+        closed=True,
     ),
     "Status": _obj({"status": _str(enum=["ok", "ready"])}, closed=True),
     "OpenApi": _obj({"openapi": _str(), "info": {"type": "object"}, "paths": {"type": "object"}}),

@@ -116,6 +116,7 @@ def mfa_paths(
     return {
         "/v1/sessions/mfa": {
             "post": _op(
+                "completeLoginSecondFactor",
                 "Log in, second step: the mfa_token of the password step and a second factor",
                 _status(
                     s201=any_session,
@@ -134,6 +135,7 @@ def mfa_paths(
         },
         "/v1/sessions/step-up": {
             "post": _op(
+                "stepUp",
                 "Step up: check a second factor now; the session's tokens carry acr urn:sessionward:loa:2 and this "
                 "auth_time for the policy's step_up_max_age. Answers new tokens (the refresh token rotates)",
                 _status(
@@ -159,6 +161,7 @@ def mfa_paths(
         },
         "/v1/mfa/totp": {
             "post": _op(
+                "startTotpEnrolment",
                 "Enrol a TOTP factor: a new secret awaiting confirmation. Replacing an enrolled factor needs a "
                 "second factor checked within step_up_max_age; a first factor a password check within it (the "
                 "session's own sign-in, or current_password)",
@@ -174,6 +177,7 @@ def mfa_paths(
                 requestBody=FIRST_FACTOR_BODY,
             ),
             "delete": _op(
+                "removeTotp",
                 "Remove the TOTP factor and its recovery codes (needs a second factor checked within "
                 "step_up_max_age); the user's other sessions end",
                 _status(
@@ -187,6 +191,7 @@ def mfa_paths(
         },
         "/v1/mfa/totp/confirm": {
             "post": _op(
+                "confirmTotpEnrolment",
                 "Confirm the enrolment with a current code: the factor is on, the user's other sessions end (with the "
                 "user's first factor they stay, and the audit trail names this session), and ten single-use "
                 "recovery codes are shown this once",
@@ -211,6 +216,7 @@ def mfa_paths(
         },
         "/v1/mfa": {
             "get": _op(
+                "listFactors",
                 "The caller's second factors: TOTP on or off, the security keys, the recovery codes left",
                 _status(s200=_ok("The factors", "Factors", no_store=True), s401=_ref("responses", "InvalidToken")),
                 auth="bearer",
@@ -218,6 +224,7 @@ def mfa_paths(
         },
         "/v1/mfa/recovery-codes": {
             "post": _op(
+                "regenerateRecoveryCodes",
                 "Ten new recovery codes, shown this once; the old ones stop working and the user's other sessions "
                 "end. Needs a second factor checked within step_up_max_age",
                 _status(
@@ -235,6 +242,7 @@ def mfa_paths(
         **webauthn_paths(r400, r401_step_up, r403_csrf, r415, r429),
         "/v1/admin/users/{username}/mfa": {
             "delete": _op(
+                "resetUserFactors",
                 "Reset a user's lost second factor (administrators only): every factor and recovery code of the user "
                 "is removed and every session of the user ends; the user signs in with the password and enrols again",
                 _status(

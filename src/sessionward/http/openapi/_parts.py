@@ -86,18 +86,24 @@ def _status(**responses: Any) -> dict[str, Any]:
 # -- operations ----------------------------------------------------------------------------------------------------
 
 
-_DPOP_PARAMETER: dict[str, Any] = {
-    "name": "DPoP",
+# The DPoP proof header (RFC 9449). Header names are case-insensitive (RFC 9110 5.1): it is named "Dpop" here so
+# that client generators derive a readable name from it (`dpop`, not `d_po_p`); the server reads any case.
+DPOP_HEADER: dict[str, Any] = {
+    "name": "Dpop",
     "in": "header",
     "required": False,
     "schema": _str(max_len=8192),
-    "description": "A DPoP proof (RFC 9449) for this method and URL. At sign-in and refresh it binds the session's "
-    "tokens to its key; with `Authorization: DPoP <token>` it proves possession (with ath)",
+    "description": "The DPoP header (RFC 9449): a DPoP proof for this method and URL. At sign-in and refresh it binds "
+    "the session's tokens to its key; with `Authorization: DPoP <token>` it proves possession (with ath)",
 }
+_DPOP_PARAMETER: dict[str, Any] = _ref("parameters", "Dpop")
 
 
-def _op(summary: str, responses: dict[str, Any], *, auth: str | None = None, **more: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, **more, "responses": responses}
+def _op(
+    operation_id: str, summary: str, responses: dict[str, Any], *, auth: str | None = None, **more: Any
+) -> dict[str, Any]:
+    """One operation. `operation_id` is the stable name client generators give its method: never rename one."""
+    op: dict[str, Any] = {"operationId": operation_id, "summary": summary, **more, "responses": responses}
     if auth is not None:
         # A bearer-authenticated operation also accepts the cookie transport's access cookie, and DPoP-bound tokens.
         op["security"] = [{auth: []}, {"dpop": []}, {"cookie": []}] if auth == "bearer" else [{auth: []}]
@@ -114,9 +120,10 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": _str(), "description": description}
 
 
-def _oauth(summary: str, ok: dict[str, Any]) -> dict[str, Any]:
+def _oauth(operation_id: str, summary: str, ok: dict[str, Any]) -> dict[str, Any]:
     form = "application/x-www-form-urlencoded"
     return _op(
+        operation_id,
         summary,
         _status(
             s200=ok,

@@ -91,6 +91,7 @@ def webauthn_paths(
     return {
         "/v1/mfa/webauthn": {
             "post": _op(
+                "startWebAuthnRegistration",
                 "Start registering a WebAuthn authenticator (user verification required): the options for "
                 "navigator.credentials.create(). Adding a key next to another factor needs a second factor checked "
                 "within step_up_max_age; a first factor a password check within it (current_password)",
@@ -112,6 +113,7 @@ def webauthn_paths(
         },
         "/v1/mfa/webauthn/confirm": {
             "post": _op(
+                "confirmWebAuthnRegistration",
                 "Finish the registration with the authenticator's answer: the key is a factor, the user's other "
                 "sessions end; with the user's first factor they stay (the audit trail names this session) and ten "
                 "recovery codes are shown this once",
@@ -137,6 +139,7 @@ def webauthn_paths(
         },
         "/v1/mfa/webauthn/{credential_id}": {
             "delete": _op(
+                "removeWebAuthnCredential",
                 "Remove a security key (needs a second factor checked within step_up_max_age); the user's other "
                 "sessions end, and the recovery codes go with the last factor",
                 _status(
@@ -151,6 +154,7 @@ def webauthn_paths(
         },
         "/v1/sessions/mfa/webauthn": {
             "post": _op(
+                "getWebAuthnLoginOptions",
                 "Log in, second step with a security key: the options for navigator.credentials.get(), whose "
                 "challenge answers only this mfa_token",
                 _status(
@@ -166,6 +170,7 @@ def webauthn_paths(
         },
         "/v1/sessions/step-up/webauthn": {
             "post": _op(
+                "getWebAuthnStepUpOptions",
                 "Step up with a security key: the options for navigator.credentials.get(), whose challenge answers "
                 "only a step-up of this session",
                 _status(
