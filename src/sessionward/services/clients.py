@@ -48,8 +48,8 @@ class ClientService:
         # Compare in constant time even for an unknown client, so timing tells nothing about which exist.
         good = hmac.compare_digest(secret.encode(), (expected or "\0no secret\0").encode())
         if client is None or not expected or not good:
-            await self._store.append_audit(
-                [AuditEvent("client.auth_failed", {"client_id": client_id[:64], "ip": ip})], self._clock.now()
+            await self._tokens.refusals.record(
+                AuditEvent("client.auth_failed", {"client_id": client_id[:64], "ip": ip}), self._clock.now()
             )
             raise InvalidClient("client authentication failed")
         return client_id

@@ -18,6 +18,7 @@ from sessionward.services.dpop import DpopService
 from sessionward.services.keyring import KeyRingService
 from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
+from sessionward.services.refusals import RefusalAudit
 from sessionward.services.revocation import RevocationState
 from sessionward.services.sessions import SessionService
 from sessionward.services.throttling import PasswordGuesses, Throttle
@@ -124,7 +125,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     )
     passwords = Passwords(settings.passwords)
     dpop = DpopService(settings, keyring, ephemeral)
-    tokens = TokenService(settings, keyring, revocations, store, dpop)
+    tokens = TokenService(settings, keyring, revocations, store, dpop, RefusalAudit(store, clock))
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
     throttle = Throttle(ephemeral)
     guesses = PasswordGuesses(throttle, settings.login)

@@ -7,15 +7,17 @@ import math
 import secrets
 from dataclasses import dataclass
 
+from sessionward.clock import SystemClock
 from sessionward.config import PolicySettings, Settings
 from sessionward.core.assurance import effective_assurance
-from sessionward.core.audit import AuditEvent
+from sessionward.core.audit import AuditEvent, hash_identifier
 from sessionward.core.models import RefreshToken, Session
 from sessionward.core.session import is_alive, token_lifetimes
 from sessionward.crypto.jwt import AccessClaims, TokenRejected, TokenVerifier, VerifyRules, sign_jwt
 from sessionward.errors import InvalidDpopProof, InvalidToken
 from sessionward.services.dpop import DpopRequest, DpopService
 from sessionward.services.keyring import KeyRingService
+from sessionward.services.refusals import RefusalAudit
 from sessionward.services.revocation import RevocationState
 from sessionward.stores.base import DurableStore
 
@@ -93,13 +95,15 @@ class TokenService:
         revocations: RevocationState,
         store: DurableStore,
         dpop: DpopService | None = None,
+        refusals: RefusalAudit | None = None,
     ) -> None:
         self._dpop = dpop
         self._settings = settings
         self._keyring = keyring
         self._revocations = revocations
         self._store = store
-        self._audit = store
+        # Refusals are counted past a few per minute and address (services/refusals.py): a flood costs few rows.
+        self.refusals = refusals or RefusalAudit(store, SystemClock())
         rules = VerifyRules(
             issuer=settings.server.issuer_url,
             audience=settings.tokens.audience,
@@ -161,6 +165,7 @@ class TokenService:
         key for this request (`dpop`), never as a bearer token; an unbound token only as `Bearer <token>`.
         While this node's revocation state is not known to be in sync with the store, the store is asked per
         request: a token is never accepted on memory that may be stale."""
+        claims: AccessClaims | None = None
         try:
             scheme, token = authorization_token(authorization)
             claims = self.verify(token, now)
@@ -177,7 +182,7 @@ class TokenService:
                 await self._confirm_alive(claims, now)
             return claims
         except (InvalidToken, InvalidDpopProof) as exc:
-            await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
+            await self.refusals.record(rejected(exc.reason, ip, claims), now)
             raise
 
     async def _confirm_alive(self, claims: AccessClaims, now: float) -> None:
@@ -188,6 +193,14 @@ class TokenService:
         user = await self._store.get_user(claims.sub)
         if user is None or claims.iat < user.epoch:
             raise InvalidToken("user_epoch")
+
+
+def rejected(reason: str, ip: str, claims: AccessClaims | None) -> AuditEvent:
+    """`token.rejected`; a validly signed token's refusal (a DPoP one) names its session, by digest."""
+    fields: dict[str, object] = {"reason": reason, "ip": ip}
+    if claims is not None:
+        fields.update(sid=hash_identifier(claims.sid), user_id=claims.sub, client_id=claims.client_id)
+    return AuditEvent("token.rejected", fields)
 
 
 def bearer_token(authorization: str | None) -> str:
