@@ -52,10 +52,8 @@ def algorithm_of(server: Server) -> str:
     return server.settings.tokens.algorithm
 
 
-@pytest.fixture
-def node() -> Callable[..., dict[str, Any]]:
-    """Runs one of js/*.mjs with the given environment (the server's certificate trusted) and returns the JSON
-    it printed. Skips, or fails under CI, when node or the locked packages are missing."""
+def require_js_clients() -> None:
+    """Skips, or fails under CI, when node or the locked packages are missing."""
     missing = []
     if shutil.which("node") is None:
         missing.append("node is not on PATH")
@@ -66,6 +64,13 @@ def node() -> Callable[..., dict[str, Any]]:
         if in_ci():
             pytest.fail(f"{reason}; CI must run the JavaScript interop tests (.ci/run installs them)")
         pytest.skip(reason)
+
+
+@pytest.fixture
+def node() -> Callable[..., dict[str, Any]]:
+    """Runs one of js/*.mjs with the given environment (the server's certificate trusted) and returns the JSON
+    it printed."""
+    require_js_clients()
 
     def run(script: str, server: Server, **env: str) -> dict[str, Any]:
         done = subprocess.run(

@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.interop.conftest import PASSWORD, RS_CLIENT, RS_SECRET, algorithm_of, login
+from tests.interop.conftest import PASSWORD, RS_CLIENT, RS_SECRET, algorithm_of, login, require_js_clients
 from tests.service.conftest import Server
 
 Node = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _js_clients_installed() -> None:
+    """Before the module's servers start: without the clients there is nothing to run them against."""
+    require_js_clients()
 
 
 def payload_of(token: str) -> dict[str, Any]:
