@@ -121,6 +121,8 @@ class RefusalTally:
         key, count = self._count(window, key)
         if count.written > 0:
             count.written -= 1
+            if not key.sid:
+                window.written_without_session -= 1
 
     def due(self, now: float, everything: bool = False) -> list[AuditEvent]:
         """The summaries of the windows that ended by `now` (of every window with `everything`), which are then
