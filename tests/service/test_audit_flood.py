@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from sessionward.clock import FakeClock
+from sessionward.core.audit import hash_identifier
 from sessionward.core.refusals import SUMMARY_EVENT
 from tests.service.conftest import Server, start_server
 from tests.service.helpers import PASSWORD, login
@@ -110,3 +111,18 @@ def test_client_authentication_failures_are_counted_the_same_way(server: Server,
     failed = [d for e, d in trail(server) if e == "client.auth_failed"]
     assert len(failed) == 5
     assert "wrong secret" not in json.dumps(failed)
+
+
+def test_a_refusal_of_a_validly_signed_token_names_its_session_by_digest(server: Server, client: httpx2.Client) -> None:
+    """Its own budget per session: an anonymous flood cannot crowd it out (tests/unit/test_refusal_tally.py)."""
+    user_id = server.add_user("alice", PASSWORD)
+    issued = login(server, client)
+    for _ in range(7):
+        r = client.get("/v1/me", headers={"Authorization": f"DPoP {issued['access_token']}"})  # unbound, as DPoP
+        assert r.status_code == 401
+    rejected = [d for e, d in trail(server) if e == "token.rejected"]
+    assert len(rejected) == 5
+    assert {(r["reason"], r["sid"], r["user_id"]) for r in rejected} == {
+        ("unbound_token_as_dpop", hash_identifier(issued["session_id"]), user_id)
+    }
+    assert issued["session_id"] not in json.dumps(trail(server))
