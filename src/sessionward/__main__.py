@@ -1,5 +1,5 @@
 """`python -m sessionward` runs the CLI."""
 
-from sessionward.cli import main
+from sessionward._entry import main
 
 main()

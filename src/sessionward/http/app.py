@@ -105,6 +105,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 tg.start_soon(_every, PURGE_SECONDS, "purging old sessions", lambda: _purge(svc), stop)
                 if svc.redis is not None:
                     tg.start_soon(_listen, svc, stop)
+                # Edge refusals reach the audit trail through this one writer, batched (services/refusals.py).
+                tg.start_soon(svc.tokens.refusals.run, stop)
                 try:
                     yield
                 finally:

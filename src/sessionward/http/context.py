@@ -33,7 +33,7 @@ async def principal(request: Request) -> AccessClaims:
         if request.method not in csrf.SAFE_METHODS:
             session = await svc.store.get_session(claims.sid)
             given = request.headers.get(csrf.CSRF_HEADER)
-            await csrf.check(svc.store, request, svc.settings.server.issuer_url, session, given, now)
+            await csrf.check(svc.tokens.refusals, request, svc.settings.server.issuer_url, session, given, now)
         return claims
     # -- end of cookie transport
     authorization = request.headers.get("authorization")

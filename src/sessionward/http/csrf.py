@@ -10,7 +10,8 @@ Two independent proofs, both required:
   the session and only ever sent to the browser inside the HttpOnly refresh cookie. It lives as long as the
   session, survives refreshes, and dies with the session (a password change makes a new one).
 
-Every refusal is audited (`csrf.rejected`, with the reason and the address).
+Every refusal is audited (`csrf.rejected`, with the reason and the address), past a few a minute per reason,
+address and session as a count (services/refusals.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sessionward.core.audit import AuditEvent
 from sessionward.core.events import session_fields
 from sessionward.core.models import Session
 from sessionward.errors import Forbidden
-from sessionward.stores.base import AuditLog
+from sessionward.services.refusals import RefusalLog
 
 CSRF_HEADER: Final = "x-csrf-token"
 CSRF_FIELD: Final = "csrf_token"
@@ -88,18 +89,18 @@ def token_refusal(given: str | None, session: Session | None) -> str | None:
     return None
 
 
-async def reject(audit: AuditLog, request: Request, reason: str, session: Session | None, now: float) -> CsrfRejected:
+async def reject(audit: RefusalLog, request: Request, reason: str, session: Session | None, now: float) -> CsrfRejected:
     """Records the refusal and returns the error to raise."""
     fields: dict[str, object] = {"reason": reason, "ip": request.client.host if request.client else "unknown"}
     fields["path"] = request.url.path[:200]
     if session is not None:
         fields.update(session_fields(session))
-    await audit.append_audit([AuditEvent("csrf.rejected", fields)], now)
+    await audit.record(AuditEvent("csrf.rejected", fields), now)
     return CsrfRejected(reason)
 
 
 async def check(
-    audit: AuditLog, request: Request, issuer: str, session: Session | None, given: str | None, now: float
+    audit: RefusalLog, request: Request, issuer: str, session: Session | None, given: str | None, now: float
 ) -> None:
     """Both proofs, or CsrfRejected (audited)."""
     reason = origin_refusal(request, issuer) or token_refusal(given, session)

@@ -75,14 +75,14 @@ class ClientService:
         if reservation is None:
             wait = await self._throttle.wait(windows, now)
             fields = {"client_id": client_id, "ip": ip, "retry_after": wait}
-            await self._store.append_audit([AuditEvent("client.auth_throttled", fields)], now)
+            await self._tokens.refusals.record(AuditEvent("client.auth_throttled", fields), now)
             raise TooManyAttempts(wait)
         client = self._settings.clients.get(credentials.client_id)
         # Compared in constant time even for an unknown client, so timing tells nothing about which exist.
         good = secret_matches(credentials.secrets, client.client_secret if client else "")
         if client is None or not good:
             fields = {"client_id": client_id, "ip": ip, "method": credentials.method}
-            await self._store.append_audit([AuditEvent("client.auth_failed", fields)], now)
+            await self._tokens.refusals.record(AuditEvent("client.auth_failed", fields), now)
             raise InvalidClient("client authentication failed")
         # A right secret was no failure: its own place goes back, the failures before it stay counted.
         await self._throttle.release(reservation)

@@ -21,6 +21,7 @@ from sessionward.services.dpop import DpopService
 from sessionward.services.keyring import KeyRingService
 from sessionward.services.mfa import MfaService
 from sessionward.services.passwords import Passwords
+from sessionward.services.refusals import RefusalAudit
 from sessionward.services.revocation import RevocationState
 from sessionward.services.sessions import SessionService
 from sessionward.services.throttling import PasswordGuesses, Throttle
@@ -153,8 +154,10 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         publish=redis.channel.publish if redis else None,
     )
     passwords = Passwords(settings.passwords)
-    dpop = DpopService(settings, keyring, ephemeral, store)
-    tokens = TokenService(settings, keyring, revocations, store, dpop)
+    # Refusals anyone can cause cost bounded rows (services/refusals.py): bad tokens, DPoP proofs, client secrets.
+    refusals = RefusalAudit(store, clock)
+    dpop = DpopService(settings, keyring, ephemeral, refusals)
+    tokens = TokenService(settings, keyring, revocations, store, dpop, refusals)
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
     throttle = Throttle(ephemeral)
     guesses = PasswordGuesses(throttle, settings.login)

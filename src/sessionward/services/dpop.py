@@ -32,7 +32,8 @@ from sessionward.crypto._b64 import b64url_encode
 from sessionward.crypto.dpop import DpopProof, DpopRejected, verify_proof
 from sessionward.errors import InvalidDpopProof, UseDpopNonce
 from sessionward.services.keyring import KeyRingService
-from sessionward.stores.base import AuditLog, EphemeralStore
+from sessionward.services.refusals import RefusalLog
+from sessionward.stores.base import EphemeralStore
 
 NONCE_PERIOD: Final = 300.0
 _NONCE_LABEL: Final = b"sessionward dpop nonce v1"
@@ -50,7 +51,7 @@ class DpopRequest:
 
 class DpopService:
     def __init__(
-        self, settings: Settings, keyring: KeyRingService, replays: EphemeralStore, audit: AuditLog | None = None
+        self, settings: Settings, keyring: KeyRingService, replays: EphemeralStore, audit: RefusalLog | None = None
     ) -> None:
         self._audit = audit
         self._settings = settings
@@ -104,7 +105,7 @@ class DpopService:
                 data["path"] = urlsplit(request.url).path[:256]
                 if exc.jkt is not None:
                     data["jkt"] = exc.jkt
-                await self._audit.append_audit([AuditEvent("dpop.rejected", data)], now)
+                await self._audit.record(AuditEvent("dpop.rejected", data), now)
             raise
 
     async def _check(

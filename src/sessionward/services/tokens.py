@@ -7,9 +7,10 @@ import math
 import secrets
 from dataclasses import dataclass
 
+from sessionward.clock import SystemClock
 from sessionward.config import PolicySettings, Settings
 from sessionward.core.assurance import effective_assurance
-from sessionward.core.audit import AuditEvent
+from sessionward.core.audit import AuditEvent, hash_identifier
 from sessionward.core.models import RefreshToken, Session
 from sessionward.core.session import is_alive, session_deadline, token_lifetimes
 from sessionward.crypto.jwt import AccessClaims, TokenRejected, TokenVerifier, VerifyRules, sign_jwt
@@ -17,6 +18,7 @@ from sessionward.errors import InvalidDpopProof, InvalidToken
 from sessionward.services.dpop import DpopRequest, DpopService
 from sessionward.services.keyring import KeyRingService
 from sessionward.services.liveness import LiveSessions
+from sessionward.services.refusals import RefusalAudit
 from sessionward.services.revocation import RevocationState
 from sessionward.stores.base import DurableStore
 
@@ -94,13 +96,15 @@ class TokenService:
         revocations: RevocationState,
         store: DurableStore,
         dpop: DpopService | None = None,
+        refusals: RefusalAudit | None = None,
     ) -> None:
         self._dpop = dpop
         self._settings = settings
         self._keyring = keyring
         self._revocations = revocations
         self._store = store
-        self._audit = store
+        # Refusals are counted past a few per minute and address (services/refusals.py): a flood costs few rows.
+        self.refusals = refusals or RefusalAudit(store, SystemClock())
         rules = VerifyRules(
             issuer=settings.server.issuer_url,
             audience=settings.tokens.audience,
@@ -168,6 +172,7 @@ class TokenService:
         (services/liveness.py remembers it for a bounded time; the revocation state covers its ending), and per
         request while this node's revocation state is not known to be in sync with the store: a token is never
         accepted on memory that may be stale, nor for a session that never existed."""
+        claims: AccessClaims | None = None
         try:
             scheme, token = authorization_token(authorization)
             claims = self.verify(token, now)
@@ -187,9 +192,9 @@ class TokenService:
                 await self._prove_alive(claims, now, check_epoch=False)
             return claims
         except InvalidDpopProof:
-            raise  # audited where the proof was checked, as dpop.rejected (services/dpop.py)
+            raise  # recorded where the proof was checked, as dpop.rejected (services/dpop.py)
         except InvalidToken as exc:
-            await self._audit.append_audit([AuditEvent("token.rejected", {"reason": exc.reason, "ip": ip})], now)
+            await self.refusals.record(rejected(exc.reason, ip, claims), now)
             raise
 
     async def _prove_alive(self, claims: AccessClaims, now: float, *, check_epoch: bool) -> None:
@@ -225,6 +230,14 @@ def check_session_of(
     if policy is None or not is_alive(session, policy, now):
         raise InvalidToken("session_ended")
     return session, policy
+
+
+def rejected(reason: str, ip: str, claims: AccessClaims | None) -> AuditEvent:
+    """`token.rejected`; a validly signed token's refusal (a DPoP one) names its session, by digest."""
+    fields: dict[str, object] = {"reason": reason, "ip": ip}
+    if claims is not None:
+        fields.update(sid=hash_identifier(claims.sid), user_id=claims.sub, client_id=claims.client_id)
+    return AuditEvent("token.rejected", fields)
 
 
 def bearer_token(authorization: str | None) -> str:

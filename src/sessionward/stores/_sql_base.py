@@ -329,6 +329,15 @@ class SqlBase:
     async def append_audit(self, events: Sequence[AuditEvent], at: float) -> None:
         await self._write(lambda conn: self._append(conn, events, at))
 
+    async def append_audit_batches(self, batches: Sequence[tuple[Sequence[AuditEvent], float]]) -> None:
+        """Several groups of records, each with its own time, in one transaction (services/refusals.py)."""
+
+        def append(conn: Connection) -> None:
+            for events, at in batches:
+                self._append(conn, events, at)
+
+        await self._write(append)
+
     async def audit_records(self) -> AsyncIterator[AuditRecord]:
         after = 0
         while True:

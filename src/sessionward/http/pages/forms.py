@@ -69,7 +69,7 @@ async def refuse_other_origins(request: Request) -> Response | None:
     reason = csrf.origin_refusal(request, svc.settings.server.issuer_url)
     if reason is None:
         return None
-    await csrf.reject(svc.store, request, reason, None, svc.clock.now())
+    await csrf.reject(svc.tokens.refusals, request, reason, None, svc.clock.now())
     return refused_page()
 
 
@@ -79,7 +79,7 @@ async def refuse_without_token(request: Request, form: Form, who: PageSession) -
     reason = csrf.token_refusal(form.get(csrf.CSRF_FIELD, 256), who.session)
     if reason is None:
         return None
-    await csrf.reject(svc.store, request, reason, who.session, svc.clock.now())
+    await csrf.reject(svc.tokens.refusals, request, reason, who.session, svc.clock.now())
     return who.finish(request, refused_page())
 
 

@@ -89,9 +89,8 @@ async def _cookie_refresh(request: Request, token: str) -> Response:
     if session is None or session.state != "active":
         raise InvalidGrant("the refresh token is invalid, expired or revoked")
     now = svc.clock.now()
-    await csrf.check(
-        svc.store, request, svc.settings.server.issuer_url, session, request.headers.get(csrf.CSRF_HEADER), now
-    )
+    given = request.headers.get(csrf.CSRF_HEADER)
+    await csrf.check(svc.tokens.refusals, request, svc.settings.server.issuer_url, session, given, now)
     return _cookie_answer(request, await svc.sessions.refresh(token), 200)
 
 
