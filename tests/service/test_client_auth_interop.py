@@ -1,6 +1,6 @@
 """openid-client 6 (panva's, over oauth4webapi) at the revocation and introspection endpoints of a real server,
 with a client secret containing spaces: its default method (client_secret_post) and client_secret_basic, which
-it form-encodes (a space as `+`). The library comes from tests/interop's committed lockfile (`npm ci`)."""
+it form-encodes (a space as `+`). The library comes from tests/interop/js's committed lockfile (`npm ci`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.service.conftest import Server
 from tests.service.helpers import PASSWORD, login, me_status
 from tests.service.test_client_auth import APP_SECRET, ENV, RS_SECRET
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
+INTEROP = Path(__file__).resolve().parents[1] / "interop" / "js"  # one package, one lockfile
 
 
 def _unavailable(reason: str) -> None:
@@ -45,7 +45,7 @@ def node() -> str:
             check=False,
         )
         if done.returncode != 0:
-            _unavailable(f"npm ci in tests/interop failed: {done.stderr.strip()[-300:]}")
+            _unavailable(f"npm ci in tests/interop/js failed: {done.stderr.strip()[-300:]}")
     return node
 
 
