@@ -34,7 +34,8 @@ def main() -> None:
     print(f"{'refresh (service, one core)':34} {rate:10,.0f} /s      target >= 1,000/s")
     print(
         f"{'stored bytes per fresh session':34} {fresh_bytes:10,.0f} B       target <= 1,024 B "
-        f"(+{per_generation:,.0f} B per refresh: older generations are known by their family, not kept)"
+        f"(+{per_generation:,.0f} B per refresh within refresh_grace: a rotated token is kept until its grace has "
+        "passed, then forgotten and known by its family)"
     )
     reach = bench_sessions.revocation_reach()
     print_reach(reach)
