@@ -27,7 +27,7 @@ async def test_groups_of_records_keep_their_own_times_in_one_chain(store: SqlSto
         [([AuditEvent("a", {"n": 1})], T0), ([AuditEvent("b", {}), AuditEvent("c", {})], T0 + 5)]
     )
     assert [(e, at) for e, at, _d in await trail(store)] == [("a", T0), ("b", T0 + 5), ("c", T0 + 5)]
-    assert verify_chain([r async for r in store.audit_records()], await store.audit_head()).ok
+    assert verify_chain([r async for r in store.audit_records()], await store.audit_head(), store.audit_keying()).ok
 
 
 async def test_a_burst_is_written_in_few_transactions_and_each_record_before_its_caller_returns(
@@ -69,7 +69,7 @@ async def test_a_burst_is_written_in_few_transactions_and_each_record_before_its
     summaries = [d for e, _at, d in await trail(store) if e == SUMMARY_EVENT]
     assert sorted(d["ip"] for d in summaries) == [f"192.0.2.{n}" for n in range(4)]
     assert {(d["count"], d["seen"]) for d in summaries} == {(45, 50)}
-    assert verify_chain([r async for r in store.audit_records()], await store.audit_head()).ok
+    assert verify_chain([r async for r in store.audit_records()], await store.audit_head(), store.audit_keying()).ok
 
 
 async def test_without_the_background_writer_each_record_is_written_at_once(store: SqlStore) -> None:

@@ -337,3 +337,32 @@ def test_a_burst_of_wrong_current_passwords_for_a_first_factor_gets_at_most_the_
     answers = burst(server, lambda c: c.post("/v1/mfa/totp", json=guess, headers=bearer(token)))
     assert statuses(answers) == {403: 10, 429: 20}
     assert checked(server, "mfa.enrolment_refused", "wrong_current_password") == 10
+
+
+# -- client secrets -------------------------------------------------------------------------------------------
+
+
+def test_a_burst_of_wrong_client_secrets_gets_at_most_the_address_window_compared(
+    start: Callable[..., Server],
+) -> None:
+    """Client secrets are throttled like passwords: 30 wrong secrets at once at introspection get at most the
+    address's window compared (each compared one answers 401 invalid_client, each refused one 429; the refusal
+    records themselves are bounded per minute, so the statuses are the count here)."""
+    server = start(
+        {
+            "SESSIONWARD_CLIENTS__RS__CLIENT_SECRET": "the right resource-server secret",
+            "SESSIONWARD_LOGIN__MAX_CLIENT_AUTH_FAILURES_PER_IP": "10",
+        }
+    )
+    server.add_user("alice", PASSWORD)
+    with server.client() as c:
+        token = login(server, c)["access_token"]
+    wrong = httpx2.BasicAuth("rs", "a wrong secret")
+    answers = burst(server, lambda c: c.post("/v1/oauth/introspect", data={"token": token}, auth=wrong))
+    assert statuses(answers) == {401: 10, 429: 20}
+    assert all(r.json()["error"] == "invalid_client" for r in answers if r.status_code == 401)
+    # The right secret waits too while the window is full.
+    right = httpx2.BasicAuth("rs", "the right resource-server secret")
+    with server.client() as c:
+        r = c.post("/v1/oauth/introspect", data={"token": token}, auth=right)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
