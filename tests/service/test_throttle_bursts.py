@@ -13,6 +13,7 @@ redis-server of the test's own (throttle keys carry usernames and addresses: a s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,6 +23,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+import redis as redis_sync
 from sqlalchemy import Engine, text
 
 from sessionward.clock import FakeClock
@@ -366,3 +368,27 @@ def test_a_burst_of_wrong_client_secrets_gets_at_most_the_address_window_compare
     with server.client() as c:
         r = c.post("/v1/oauth/introspect", data={"token": token}, auth=right)
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql+redis"], indirect=True)
+def test_a_typed_username_reaches_the_shared_store_only_as_a_keyed_digest(
+    backend: dict[str, str], start: Callable[..., Server]
+) -> None:
+    """People type passwords into the username field: the throttle's Redis keys must not hold what they typed
+    (nor its plain SHA-256), and the one account is still counted under one key whatever the case."""
+    server = start()
+    typed = "Correct-Horse-Battery-Staple-42"
+    with server.client() as c:
+        for name in (typed, typed.upper()):
+            r = c.post("/v1/sessions", json={"username": name, "password": "whatever it is"})
+            assert r.status_code == 401
+    client = redis_sync.Redis.from_url(backend["SESSIONWARD_STORAGE__REDIS_URL"])
+    try:
+        keys = [k.decode() for k in client.keys("*")]
+    finally:
+        client.close()
+    folded = typed.casefold()
+    plain = hashlib.sha256(folded.encode()).hexdigest()
+    account_keys = [k for k in keys if ":acct:" in k]
+    assert len(account_keys) == 1, keys  # both spellings count against one account
+    assert not [k for k in keys if folded in k.casefold() or plain[:16] in k], keys

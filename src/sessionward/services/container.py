@@ -160,7 +160,8 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
     tokens = TokenService(settings, keyring, revocations, store, dpop, refusals)
     webauthn = WebAuthnService(settings.server.issuer_url, store, clock)
     throttle = Throttle(ephemeral)
-    guesses = PasswordGuesses(throttle, settings.login)
+    identifier_key = derive_key(store.server_secret, "typed identifiers")
+    guesses = PasswordGuesses(throttle, settings.login, identifier_key)
     current_password = CurrentPassword(store, passwords, guesses, clock)
     mfa = MfaService(settings, store, throttle, tokens, revocations, clock, webauthn, current_password)
     usernames = Usernames(store)
@@ -174,7 +175,7 @@ async def open_services(settings: Settings, clock: Clock | None = None) -> Servi
         mfa,
         usernames,
         guesses,
-        identifier_key=derive_key(store.server_secret, "typed identifiers"),
+        identifier_key=identifier_key,
     )
     sessions = SessionService(settings, store, passwords, tokens, revocations, clock, current_password)
     clients = ClientService(settings, store, tokens, sessions, clock, usernames, throttle)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sessionward.config import LoginSettings
 from sessionward.core.names import fold_username
 from sessionward.core.throttle import Window, login_windows, retry_after
+from sessionward.crypto.kek import keyed_digest
 from sessionward.stores.base import EphemeralStore
 
 Keyed = tuple[str, Window]
@@ -74,8 +75,11 @@ class PasswordGuesses:
     per address. Login and a password change share them, so a stolen session cannot guess the password any
     faster than a login can."""
 
-    def __init__(self, throttle: Throttle, login: LoginSettings) -> None:
+    def __init__(self, throttle: Throttle, login: LoginSettings, identifier_key: bytes | None = None) -> None:
         self.throttle = throttle
+        # The typed name goes into the shared store's keys only as a keyed digest: people type passwords into
+        # the username field, and a throttle key lives in Redis for a whole window.
+        self._identifier_key = identifier_key
         self._account, self._account_ip, self._ip = login_windows(
             login.max_failures_per_account,
             login.max_failures_per_account_ip,
@@ -88,6 +92,8 @@ class PasswordGuesses:
         them in order, so a refusal by the address's window never holds a place in the account's for a moment
         (which could turn away another address's attempt while the account's window still had room)."""
         account = fold_username(username)
+        if self._identifier_key is not None:
+            account = keyed_digest(self._identifier_key, account)
         return (f"login:acctip:{account}|{ip}", self._account_ip), (f"login:acct:{account}", self._account)
 
     def attempts(self, ip: str) -> Keyed:
