@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 
+from sessionward.services.container import open_services
 from tests.service.conftest import Server
 
 PASSWORD = "correct horse battery staple"
@@ -48,3 +51,16 @@ def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProc
         timeout=60,
         check=False,
     )
+
+
+def audit(server: Server, event: str) -> list[dict[str, Any]]:
+    """The data of every `event` record in the server's audit trail, oldest first (read through a store of its own)."""
+
+    async def read() -> list[dict[str, Any]]:
+        svc = await open_services(server.settings)
+        try:
+            return [json.loads(r.data_json) async for r in svc.store.audit_records() if r.event == event]
+        finally:
+            await svc.close()
+
+    return anyio.run(read)

@@ -4,19 +4,16 @@ headers, transparent refresh on the pages, and the reasons the sign-in page give
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 
 from sessionward.clock import FakeClock
-from sessionward.services.container import open_services
 from tests.service.conftest import Server
-from tests.service.helpers import PASSWORD, bearer, login
+from tests.service.helpers import PASSWORD, audit, bearer, login
 
 ACCESS, REFRESH = "__Host-sw-access", "__Host-sw-refresh"
 POLICY = {
@@ -72,17 +69,6 @@ def cookie_login(server: Server, http: httpx2.Client, user: str = "alice", **ext
     assert r.status_code == 201, r.text
     cookies = {name: m["value"] for name, m in set_cookies(r).items()}
     return Browserish(server, http, cookies, r.json()["csrf_token"])
-
-
-def audit(server: Server, event: str) -> list[dict[str, Any]]:
-    async def read() -> list[dict[str, Any]]:
-        svc = await open_services(server.settings)
-        try:
-            return [json.loads(r.data_json) async for r in svc.store.audit_records() if r.event == event]
-        finally:
-            await svc.close()
-
-    return anyio.run(read)
 
 
 @pytest.fixture

@@ -13,15 +13,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 
 from sessionward.clock import FakeClock
 from sessionward.core.assurance import LOA_MFA
-from sessionward.services.container import open_services
 from tests.service.conftest import Server
-from tests.service.helpers import PASSWORD, bearer, login, me_status, refresh
+from tests.service.helpers import PASSWORD, audit, bearer, login, me_status, refresh
 from tests.service.soft_authenticator import SoftAuthenticator
 from tests.service.test_mfa import challenge_of, enrol, next_step, totp_code
 from tests.service.test_throttling import client_from
@@ -33,17 +31,6 @@ STEP_UP_MAX_AGE = 300
 @pytest.fixture
 def alice(server: Server) -> str:
     return server.add_user("alice", PASSWORD)
-
-
-def audit(server: Server, event: str) -> list[dict[str, Any]]:
-    async def read() -> list[dict[str, Any]]:
-        svc = await open_services(server.settings)
-        try:
-            return [json.loads(r.data_json) async for r in svc.store.audit_records() if r.event == event]
-        finally:
-            await svc.close()
-
-    return anyio.run(read)
 
 
 def stolen(client: httpx2.Client, session: dict[str, Any], clock: FakeClock) -> str:

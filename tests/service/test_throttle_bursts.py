@@ -14,7 +14,6 @@ redis-server of the test's own (throttle keys carry usernames and addresses: a s
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -27,11 +26,10 @@ import redis as redis_sync
 from sqlalchemy import Engine, text
 
 from sessionward.clock import FakeClock
-from sessionward.services.container import open_services
 from tests.contract.conftest import DATABASE_URL, postgresql_admin, schema_url
 from tests.multinode.harness import RedisServer
 from tests.service.conftest import Server
-from tests.service.helpers import PASSWORD, bearer, login
+from tests.service.helpers import PASSWORD, audit, bearer, login
 from tests.service.soft_authenticator import SoftAuthenticator
 from tests.service.test_mfa import enrol, password_step, totp_code
 from tests.service.test_webauthn import key_step_up, register, step_up_options
@@ -104,17 +102,6 @@ def burst(server: Server, send: Send, n: int = BURST, source: str = "127.0.0.1")
             return answers
 
     return anyio.run(run)
-
-
-def audit(server: Server, event: str) -> list[dict[str, Any]]:
-    async def read() -> list[dict[str, Any]]:
-        svc = await open_services(server.settings)
-        try:
-            return [json.loads(r.data_json) async for r in svc.store.audit_records() if r.event == event]
-        finally:
-            await svc.close()
-
-    return anyio.run(read)
 
 
 def checked(server: Server, event: str, reason: str) -> int:
