@@ -127,7 +127,8 @@ class AuthService:
             wait = await throttle.wait((*failures, attempts), now)
             # The typed name only hashed, as for a failure: people type passwords into the username field.
             throttled = {"account": keyed_digest(self._identifier_key, account), "ip": req.ip, "retry_after": wait}
-            await self._store.append_audit([AuditEvent("login.throttled", throttled)], now)
+            # Anyone can cause this as often as they like: bounded rows per address and minute (services/refusals.py).
+            await self._tokens.refusals.record(AuditEvent("login.throttled", throttled), now)
             raise TooManyAttempts(wait)
 
         user = await self._store.get_user_by_name(req.username)
