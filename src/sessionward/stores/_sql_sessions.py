@@ -11,6 +11,7 @@ describes (user, sessions in sid order, their tokens, the log heads), so no two 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -30,6 +31,10 @@ from sessionward.stores._sql_base import SqlBase
 from sessionward.stores.base import Admit, Plan, RefreshPlan
 
 REVOCATION_PAGE = 10_000
+# The sweeper ends at most this many sessions per transaction (a round loops, batch after batch), and no statement
+# binds more than END_CHUNK sids: PostgreSQL takes at most 65,535 parameters per statement, a stock SQLite 32,766.
+SWEEP_BATCH = 1_000
+END_CHUNK = 500
 
 # The refresh path's statements, built once (building a statement costs more than running it).
 _rt, _s = t.refresh_tokens, t.sessions
@@ -85,6 +90,10 @@ _END_SESSION = (
 Ending = tuple[Session, str, str]  # the session, the reason, who ends it
 
 
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
 def _address_lock_key(ip: str) -> int:
     """A 64-bit advisory-lock key for logins from one address (PostgreSQL)."""
     digest = hashlib.sha256(b"sessionward.admission.ip\0" + ip.encode("utf-8", "surrogatepass")).digest()
@@ -92,6 +101,8 @@ def _address_lock_key(ip: str) -> int:
 
 
 class SqlSessions(SqlBase):
+    sweep_batch = SWEEP_BATCH  # overridable per store (tests lower them)
+    end_chunk = END_CHUNK
     # -- reading -------------------------------------------------------------------------------------------
 
     async def get_session(self, sid: str) -> Session | None:
@@ -132,9 +143,8 @@ class SqlSessions(SqlBase):
             for s, _, _ in ended:
                 self._revoke(conn, "sid", s.sid, until, at)
             # Nothing can refresh an ended session: its successor blobs serve no one any more.
-            conn.execute(
-                update(t.refresh_tokens).where(t.refresh_tokens.c.sid.in_(sorted(done))).values(successor=None)
-            )
+            for chunk in _chunks(sorted(done), self.end_chunk):
+                conn.execute(update(t.refresh_tokens).where(t.refresh_tokens.c.sid.in_(chunk)).values(successor=None))
             self._append(conn, [session_ended(s, reason, by) for s, reason, by in ended], at)
         return [s for s, _, _ in ended]
 
@@ -142,7 +152,9 @@ class SqlSessions(SqlBase):
         self, sids: Sequence[str], reason: str, by: str, audit: Sequence[AuditEvent], at: float
     ) -> list[Session]:
         def run(conn: Connection) -> list[Session]:
-            sessions = _active(conn, t.sessions.c.sid.in_(list(sids)))
+            chunks = _chunks(list(dict.fromkeys(sids)), self.end_chunk)
+            found = [s for chunk in chunks for s in _active(conn, t.sessions.c.sid.in_(chunk))]
+            sessions = sorted(found, key=lambda s: s.created_at)  # oldest first, as one query would give them
             ended = self._end(conn, [(s, reason, by) for s in sessions], at)
             self._append(conn, audit, at)
             return ended
@@ -161,33 +173,46 @@ class SqlSessions(SqlBase):
         return await self._write(run)
 
     async def expire_sessions(self, policies: dict[str, SessionTimeouts], at: float) -> list[Session]:
-        """Ends every session its policy has timed out; the sweeper's verb.
+        """Ends every session its policy has timed out; the sweeper's verb. Returns all the sessions it ended.
 
-        One query for every policy, locking its rows in sid order (the lock order of every verb): on PostgreSQL a
-        refresh that commits while the sweeper waits for its row is seen, and its session is not ended as idle."""
-
-        def run(conn: Connection) -> list[Session]:
-            if not policies:
-                return []
-            c = t.sessions.c
-            timed_out = or_(
-                *(
-                    and_(
-                        c.policy == name,
-                        or_(c.created_at <= at - p.absolute_timeout, c.last_active_at <= at - p.idle_timeout),
-                    )
-                    for name, p in policies.items()
+        In batches of `sweep_batch`, each its own transaction, in sid order, until a batch comes back short: a
+        round that must end more sessions than one statement can name still ends them all, and no batch holds
+        more rows than that. Each batch is one query for every policy, locking its rows in sid order (the lock
+        order of every verb): on PostgreSQL a refresh that commits while the sweeper waits for its row is seen,
+        and its session is not ended as idle (it drops out of the batch)."""
+        if not policies:
+            return []
+        batch = max(1, self.sweep_batch)
+        c = t.sessions.c
+        timed_out = or_(
+            *(
+                and_(
+                    c.policy == name,
+                    or_(c.created_at <= at - p.absolute_timeout, c.last_active_at <= at - p.idle_timeout),
                 )
+                for name, p in policies.items()
             )
-            query = select(t.sessions).where(c.state == "active", timed_out).order_by(c.sid).with_for_update()
+        )
+
+        def run(after: str | None, conn: Connection) -> tuple[list[Session], str | None, int]:
+            where = [c.state == "active", timed_out] + ([c.sid > after] if after is not None else [])
+            query = select(t.sessions).where(*where).order_by(c.sid).limit(batch).with_for_update()
             endings: list[Ending] = []
             for session in (_session_from_row(r) for r in conn.execute(query).all()):
                 policy = policies[session.policy]
                 absolute = session.created_at <= at - policy.absolute_timeout
                 endings.append((session, "absolute_expired" if absolute else "idle_expired", "policy"))
-            return self._end(conn, endings, at)
+            last = endings[-1][0].sid if endings else None
+            return self._end(conn, endings, at), last, len(endings)
 
-        return await self._write(run)
+        ended: list[Session] = []
+        after: str | None = None
+        while True:
+            done, last, selected = await self._write(functools.partial(run, after))
+            ended += done
+            if selected < batch or last is None:
+                return ended
+            after = last  # each batch starts past the last one's sids: a round always ends
 
     async def purge(self, ended_before: float, now: float) -> int:
         """Forgets sessions that ended before `ended_before` (the audit trail keeps their story) and feed
