@@ -35,13 +35,18 @@ ENDED_SESSION_RETENTION = 7 * 86400.0
 PURGE_SECONDS = 3600.0
 
 
-async def _every(seconds: float, what: str, work: Callable[[], Awaitable[object]], stop: anyio.Event) -> None:
-    """Runs `work` every `seconds` until `stop`; a round in progress finishes (cancelling a database call
-    half-way leaves its connection to a closed loop). A failure is logged once per outage, not every round."""
+async def _every(
+    seconds: float, what: str, work: Callable[[], Awaitable[object]], stop: anyio.Event, at_start: bool = False
+) -> None:
+    """Runs `work` every `seconds` until `stop` (`at_start`: once at once too); a round in progress finishes
+    (cancelling a database call half-way leaves its connection to a closed loop). A failure is logged once per
+    outage, not every round."""
     failing = False
+    wait = 0.0 if at_start else seconds
     while True:
-        with anyio.move_on_after(seconds):
+        with anyio.move_on_after(wait):
             await stop.wait()
+        wait = seconds
         if stop.is_set():
             return
         try:
@@ -102,7 +107,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                     _every, REVOCATION_POLL_SECONDS, "reading the revocation feed", svc.sync_revocations, stop
                 )
                 tg.start_soon(_every, SWEEP_SECONDS, "ending timed-out sessions", lambda: _sweep(svc), stop)
-                tg.start_soon(_every, PURGE_SECONDS, "purging old sessions", lambda: _purge(svc), stop)
+                # Also once at start: a node restarted more often than hourly would otherwise never purge.
+                tg.start_soon(_every, PURGE_SECONDS, "purging old sessions", lambda: _purge(svc), stop, True)
                 if svc.redis is not None:
                     tg.start_soon(_listen, svc, stop)
                 # Edge refusals reach the audit trail through this one writer, batched (services/refusals.py).

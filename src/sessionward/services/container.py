@@ -30,7 +30,7 @@ from sessionward.services.usernames import Usernames
 from sessionward.services.webauthn import WebAuthnService
 from sessionward.stores.base import DurableStore, EphemeralStore
 from sessionward.stores.memory import MemoryEphemeralStore
-from sessionward.stores.sql import REVOCATION_PAGE, SqlStore, sqlite_url
+from sessionward.stores.sql import SqlStore, sqlite_url
 
 # Past this long without catching up with the store's revocation feed, a node asks the store per request.
 REVOCATION_SYNC_BOUND = 1.0
@@ -70,9 +70,9 @@ class Services:
         """Brings this node's revocation state up to the store's feed."""
         now = self.clock.now()
         while True:
-            entries = await self.store.revocations_since(self.revocations.cursor, now)
-            self.revocations.caught_up(entries)
-            if len(entries) < REVOCATION_PAGE:
+            page = await self.store.revocations_since(self.revocations.cursor, now)
+            self.revocations.caught_up(page, page.scanned_to)
+            if not page.full:
                 break
         self.revocations.sweep(now)
 

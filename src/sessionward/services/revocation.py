@@ -14,6 +14,7 @@ proven once per session by a store read (services/liveness.py, services/tokens.p
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time
@@ -73,6 +74,11 @@ class RevocationState:
         self._monotonic = monotonic
         self._ended_sids: dict[str, float] = {}
         self._user_epochs: dict[str, float] = {}
+        # The same entries in the order they stop mattering, so a sweep pops the expired ones from the front
+        # instead of walking them all. An entry raised later leaves its old item behind: popped, it no longer
+        # matches the dict and is dropped without effect.
+        self._sid_expiry: list[tuple[float, str]] = []
+        self._epoch_expiry: list[tuple[float, str]] = []
         self._synced_at: float | None = None
         self.publish: Publish | None = publish
         self.cursor = 0  # the highest durable-feed entry applied
@@ -108,15 +114,19 @@ class RevocationState:
             before = known.get(entry.subject, 0.0)
             if entry.value > before:
                 known[entry.subject] = entry.value
+                if entry.kind == "sid":
+                    heapq.heappush(self._sid_expiry, (entry.value, entry.subject))
+                else:
+                    heapq.heappush(self._epoch_expiry, (entry.value + self._keep_for, entry.subject))
                 news = True
         if news:
             self.changed.notify()
 
-    def caught_up(self, entries: Sequence[Revocation]) -> None:
-        """A poll of the durable feed succeeded with these entries."""
+    def caught_up(self, entries: Sequence[Revocation], scanned_to: int = 0) -> None:
+        """A poll of the durable feed succeeded with these entries, having read up to seq `scanned_to` (entries
+        it skipped as expired included)."""
         self.apply(entries)
-        for entry in entries:
-            self.cursor = max(self.cursor, entry.seq)
+        self.cursor = max([self.cursor, scanned_to, *(entry.seq for entry in entries)])
         self._synced_at = self._monotonic()
 
     # -- the checks ----------------------------------------------------------------------------------------
@@ -131,8 +141,19 @@ class RevocationState:
         return epoch is not None and issued_at < epoch
 
     def sweep(self, now: float) -> None:
-        for sid in [s for s, until in self._ended_sids.items() if until <= now]:
-            del self._ended_sids[sid]
+        """Forgets what no longer matters, touching only that: the cost follows the expired, not the known."""
+        _pop_expired(self._sid_expiry, self._ended_sids, now, 0.0)
         # A token issued before a user's epoch lives at most keep_for: after that the epoch rejects nothing.
-        for user in [u for u, epoch in self._user_epochs.items() if epoch + self._keep_for <= now]:
-            del self._user_epochs[user]
+        _pop_expired(self._epoch_expiry, self._user_epochs, now, self._keep_for)
+
+    def known(self) -> int:
+        """How many ended sessions and user epochs are held (for tests and diagnostics)."""
+        return len(self._ended_sids) + len(self._user_epochs)
+
+
+def _pop_expired(heap: list[tuple[float, str]], known: dict[str, float], now: float, keep_for: float) -> None:
+    while heap and heap[0][0] <= now:
+        until, key = heapq.heappop(heap)
+        value = known.get(key)
+        if value is not None and value + keep_for == until:  # not raised since: this item is its current one
+            del known[key]

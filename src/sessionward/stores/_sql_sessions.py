@@ -28,7 +28,7 @@ from sessionward.core.session import SessionTimeouts
 from sessionward.errors import Conflict, CredentialsChanged
 from sessionward.stores import schema as t
 from sessionward.stores._sql_base import SqlBase
-from sessionward.stores.base import Admit, Plan, RefreshPlan
+from sessionward.stores.base import Admit, Plan, RefreshPlan, RevocationPage
 
 REVOCATION_PAGE = 10_000
 # The sweeper ends at most this many sessions per transaction (a round loops, batch after batch), and no statement
@@ -342,24 +342,28 @@ class SqlSessions(SqlBase):
 
     # -- the revocation feed -------------------------------------------------------------------------------
 
-    async def revocations_since(self, seq: int, now: float) -> list[Revocation]:
+    async def revocations_since(self, seq: int, now: float) -> RevocationPage:
         """Entries after `seq` that still matter at `now`, oldest first: an ended session's id until its `value`;
-        a user's epoch until `purge` drops it (once no token issued before it can live).
+        a user's epoch until `purge` drops it (once no token issued before it can live). `scanned_to` is the
+        highest seq read, the expired entries skipped included, so a reader moves past them instead of
+        rescanning them every poll until `purge` drops them.
 
         Never misses one: entries are numbered in commit order (`_write_logs` takes the numbers from
         revocation_head and holds that row until the commit), so once any entry numbered N is visible, every
-        entry below N is too, and a caller that keeps `cursor = max(seq seen)` has seen all of them. (A SERIAL
+        entry below N is too, and a caller that keeps `cursor = scanned_to` has seen all of them. (A SERIAL
         number, taken at insert, could commit after a higher one had been read and be skipped for good; an
-        overlap window on `at` would lean on clocks and commit latency instead.)"""
+        overlap window on `at` would lean on clocks and commit latency instead.) Skipping an expired entry is
+        safe for good: an ended session's id stops mattering at its `value` and `now` only moves forward."""
         r = t.revocations.c
-        query = (
-            select(t.revocations)
-            .where(r.seq > seq, or_(r.kind == "epoch", r.value > now))
-            .order_by(r.seq)
-            .limit(REVOCATION_PAGE)
-        )
+        query = select(r.seq, r.kind, r.subject, r.value).where(r.seq > seq).order_by(r.seq).limit(REVOCATION_PAGE)
         rows = await self._read(lambda conn: conn.execute(query).all())
-        return [Revocation(row.seq, row.kind, row.subject, row.value) for row in rows]
+        entries = [
+            Revocation(row.seq, row.kind, row.subject, row.value)
+            for row in rows
+            if row.kind == "epoch" or row.value > now
+        ]
+        scanned_to = rows[-1].seq if rows else seq
+        return RevocationPage(entries, scanned_to, full=len(rows) >= REVOCATION_PAGE)
 
 
 def _token_and_session(row: Any) -> tuple[RefreshToken, Session]:

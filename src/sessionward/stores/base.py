@@ -22,6 +22,19 @@ from sessionward.core.models import (
 from sessionward.core.session import SessionTimeouts
 
 
+class RevocationPage(list[Revocation]):
+    """One read of the revocation feed: the entries that still matter, oldest first, and how far the read got.
+
+    `scanned_to` is the highest seq the read looked at, expired entries included: the next read starts there, so
+    a feed whose newest entries have expired does not hold the reader behind them. `full` says the read stopped
+    at its page size and more may follow at once."""
+
+    def __init__(self, entries: Sequence[Revocation], scanned_to: int, full: bool) -> None:
+        super().__init__(entries)
+        self.scanned_to = scanned_to
+        self.full = full
+
+
 class UserStore(Protocol):
     async def create_user(self, user: User, audit: Sequence[AuditEvent], at: float) -> None:
         """Raises Conflict when the username is taken: by the same name in any case (core.names.fold_username)."""
@@ -139,7 +152,7 @@ class SessionStore(Protocol):
         at: float,
     ) -> list[Session]: ...
 
-    async def revocations_since(self, seq: int, now: float) -> list[Revocation]: ...
+    async def revocations_since(self, seq: int, now: float) -> RevocationPage: ...
 
 
 class AuditLog(Protocol):

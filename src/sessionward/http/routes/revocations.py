@@ -27,7 +27,6 @@ from sessionward.core.models import Revocation
 from sessionward.core.numbers import ascii_int
 from sessionward.http.context import client_ip, services
 from sessionward.services.container import Services
-from sessionward.stores.sql import REVOCATION_PAGE
 
 log = logging.getLogger("sessionward.revocations")
 
@@ -73,13 +72,13 @@ class SentSeqs:
         self.cursor = after
         self._sent: set[int] = set()
 
-    def fresh(self, entries: list[Revocation]) -> list[Revocation]:
+    def fresh(self, entries: list[Revocation], scanned_to: int = 0) -> list[Revocation]:
         new = [e for e in entries if e.seq not in self._sent]
         if entries:
             floor = min(e.seq for e in entries)
             self._sent = {s for s in self._sent if s >= floor}
         self._sent.update(e.seq for e in new)
-        self.cursor = max([self.cursor, *(e.seq for e in entries)])
+        self.cursor = max([self.cursor, scanned_to, *(e.seq for e in entries)])
         return sorted(new, key=lambda e: e.seq)
 
 
@@ -91,9 +90,9 @@ async def _read_round(svc: Services, sent: SentSeqs) -> list[Revocation]:
     while True:
         page = await svc.store.revocations_since(cursor, now)
         entries += page
-        if len(page) < REVOCATION_PAGE:
-            return sent.fresh(entries)
-        cursor = max(cursor, *(e.seq for e in page))
+        cursor = max(cursor, page.scanned_to)
+        if not page.full:
+            return sent.fresh(entries, cursor)
 
 
 def server_draining(request: Request) -> Callable[[], bool]:
